@@ -1,0 +1,92 @@
+/**
+ * Picks the runtime backend and loads libc lazily, on first use.
+ *
+ * @module
+ */
+import type { Backend, Bound, SymbolTable } from "./types.ts";
+import { denoBackend } from "./deno.ts";
+
+let backend: Backend | undefined;
+
+/** The default C library; override with the `SYSIPC_LIBC` environment variable. */
+export const DEFAULT_LIBC = "libc.so.6";
+
+function envVar(name: string): string | undefined {
+  try {
+    // deno-lint-ignore no-explicit-any
+    const g = globalThis as any;
+    if (g.Deno?.env) return g.Deno.env.get(name);
+    return g.process?.env?.[name];
+  } catch {
+    return undefined; // no --allow-env: use the default
+  }
+}
+
+function platformProblem(): string | undefined {
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  const os = g.Deno?.build?.os ?? g.process?.platform;
+  if (os !== undefined && os !== "linux") {
+    return `sysipc works on Linux only (this is ${os}).`;
+  }
+  return undefined;
+}
+
+/**
+ * The backend for the running runtime. Throws a clear `Error` when there is
+ * none: a runtime without FFI, or a non-Linux OS.
+ */
+export function getBackend(): Backend {
+  if (backend) return backend;
+  const problem = platformProblem();
+  if (problem) throw new Error(problem);
+  // deno-lint-ignore no-explicit-any
+  const g = globalThis as any;
+  if (typeof g.Deno?.dlopen === "function") {
+    backend = denoBackend();
+    return backend;
+  }
+  throw new Error(
+    "sysipc found no foreign-function interface in this runtime: run it with Deno (--allow-ffi).",
+  );
+}
+
+/** The path of the C library the bindings load. */
+export function libcPath(): string {
+  return envVar("SYSIPC_LIBC") || DEFAULT_LIBC;
+}
+
+function explain(e: unknown, path: string): Error {
+  const name = (e as Error)?.name;
+  if (name === "NotCapable" || name === "PermissionDenied") {
+    return new Error(
+      `sysipc needs foreign-function access to call ${path}: run Deno with --allow-ffi.`,
+      { cause: e },
+    );
+  }
+  return new Error(`sysipc could not load the C library ${path}: ${(e as Error)?.message ?? e}`, {
+    cause: e,
+  });
+}
+
+/**
+ * Binds a symbol table against libc on first call, then returns the cached
+ * functions: `const sys = libc(TABLE); … sys().read(fd, buf, n)`.
+ *
+ * @param table The module's symbol table.
+ * @returns A function returning the bound symbols.
+ */
+export function libc<S extends SymbolTable>(table: S): () => Bound<S> {
+  let bound: Bound<S> | undefined;
+  return () => {
+    if (bound) return bound;
+    const b = getBackend();
+    const path = libcPath();
+    try {
+      bound = b.open(path, table);
+    } catch (e) {
+      throw explain(e, path);
+    }
+    return bound;
+  };
+}

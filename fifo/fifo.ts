@@ -1,0 +1,194 @@
+/**
+ * `mkfifo()` and `openFifo()`: named pipes between unrelated processes.
+ *
+ * @module
+ */
+import { cString, Errno, errno, ipcError, libc, toPath } from "../_ffi/mod.ts";
+import { ADOPT, PipeEnd } from "../pipe/pipe_end.ts";
+
+const O_RDONLY = 0;
+const O_WRONLY = 1;
+const O_NONBLOCK = 0o4000;
+const O_CLOEXEC = 0o2000000;
+const ENXIO = 6;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const F_GETPIPE_SZ = 1032;
+
+const sys = libc(
+  {
+    // int mkfifo(const char *pathname, mode_t mode);
+    mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+    // int open(const char *pathname, int flags, ... /* mode_t mode */);  (no O_CREAT here: no mode)
+    open: { parameters: ["buffer", "i32"], result: "i32" },
+    // The same call off the JavaScript thread: a blocking FIFO open waits for the peer there.
+    open_blocking: {
+      name: "open",
+      parameters: ["buffer", "i32"],
+      result: "i32",
+      nonblocking: true,
+    },
+    // int close(int fd);
+    close: { parameters: ["i32"], result: "i32" },
+    // int fcntl(int fd, int cmd, ... /* long arg */);  see pipe/_sys.ts on variadics
+    fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+    // int chmod(const char *pathname, mode_t mode);
+    chmod: { parameters: ["buffer", "u32"], result: "i32" },
+  } as const,
+);
+
+/** Options for {@linkcode mkfifo}. */
+export interface MkfifoOptions {
+  /** Permission bits, default `0o600` (owner read/write). Applied exactly, not masked by umask. */
+  mode?: number;
+}
+
+/**
+ * Creates a FIFO (named pipe) at `path`. Requires `--allow-ffi`.
+ *
+ * @param path Where to create it.
+ * @param options `mode`: permission bits (default `0o600`).
+ * @throws {TypeError} For a path that is empty, not a string/file URL, or contains NUL.
+ * @throws {RangeError} For a mode outside `0`–`0o777`.
+ * @throws {IpcError} `EEXIST` if something exists at `path`, `ENOENT` if the directory is missing.
+ *
+ * @example
+ * ```ts
+ * import { mkfifo } from "@sysipc/sysipc/fifo";
+ * const dir = Deno.makeTempDirSync();
+ * mkfifo(`${dir}/myfifo`, { mode: 0o644 });
+ * console.log(Deno.statSync(`${dir}/myfifo`).isFifo); // true
+ * Deno.removeSync(dir, { recursive: true });
+ * ```
+ */
+export function mkfifo(path: string | URL, options: MkfifoOptions = {}): void {
+  const p = toPath(path, "FIFO path");
+  const mode = options.mode ?? 0o600;
+  if (typeof mode !== "number" || !Number.isInteger(mode)) {
+    throw new TypeError(`A FIFO mode must be an integer such as 0o600, got ${String(mode)}`);
+  }
+  if (mode < 0 || mode > 0o777) {
+    throw new RangeError(`A FIFO mode must be between 0 and 0o777, got 0o${mode.toString(8)}`);
+  }
+  const c = cString(p, "FIFO path");
+  if (sys().mkfifo(c, mode) < 0) throw ipcError("Cannot create FIFO", "mkfifo", errno(), p, p);
+  // mkfifo applies the umask; set the mode the caller asked for exactly.
+  if (sys().chmod(c, mode) < 0) throw ipcError("Cannot set FIFO mode", "chmod", errno(), p, p);
+}
+
+/** Options for {@linkcode openFifo}. */
+export interface OpenFifoOptions {
+  /** Cancels a pending open (the promise rejects with `signal.reason`). */
+  signal?: AbortSignal;
+}
+
+/** Only pipes and FIFOs answer `F_GETPIPE_SZ`: an ABI-independent type check. */
+function isFifo(fd: number): boolean {
+  return sys().fcntl(fd, F_GETPIPE_SZ, 0) >= 0;
+}
+
+/**
+ * Opens the FIFO at `path` for reading or writing. Like `open(2)` on a FIFO,
+ * it waits until the other side opens too (a reader waits for a writer and
+ * vice versa), but without blocking the event loop: the blocking open runs
+ * off the JavaScript thread, and an `AbortSignal` cancels it. Requires
+ * `--allow-ffi`.
+ *
+ * @param path The FIFO (see {@linkcode mkfifo}).
+ * @param access `"read"` or `"write"`.
+ * @param options `signal` to cancel while waiting for the peer.
+ * @returns The open end, ready for `read()`/`write()` or the streams.
+ * @throws {TypeError} For a bad path or access, or a path that is not a FIFO.
+ * @throws {IpcError} `ENOENT` if nothing is at `path`, `EACCES` without permission.
+ *
+ * @example A reader and a writer in one process
+ * ```ts
+ * import { mkfifo, openFifo } from "@sysipc/sysipc/fifo";
+ * const path = Deno.makeTempDirSync() + "/myfifo";
+ * mkfifo(path);
+ * const [reader, writer] = await Promise.all([openFifo(path, "read"), openFifo(path, "write")]);
+ * await writer.write(new TextEncoder().encode("hello world\n"));
+ * writer.close();
+ * console.log(await new Response(reader.readable).text()); // "hello world\n"
+ * Deno.removeSync(path);
+ * ```
+ */
+export async function openFifo(
+  path: string | URL,
+  access: "read" | "write",
+  options: OpenFifoOptions = {},
+): Promise<PipeEnd> {
+  const p = toPath(path, "FIFO path");
+  if (access !== "read" && access !== "write") {
+    throw new TypeError(`openFifo() access must be "read" or "write", got ${String(access)}`);
+  }
+  const signal = options.signal;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("openFifo() option signal must be an AbortSignal");
+  }
+  signal?.throwIfAborted();
+  const c = cString(p, "FIFO path");
+  const flags = (access === "read" ? O_RDONLY : O_WRONLY) | O_CLOEXEC;
+
+  // Fast path for a writer: if a reader is already there, a non-blocking open
+  // succeeds at once (adopt() clears O_NONBLOCK again: PipeEnd uses per-call
+  // RWF_NOWAIT, and the descriptor may be handed to a child). A reader's
+  // non-blocking open always succeeds, even with no writer, so readers only
+  // use it to check the path before parking a thread on it.
+  if (access === "write") {
+    const fd = sys().open(c, flags | O_NONBLOCK);
+    if (fd >= 0) return adopt(fd, p);
+    const e = errno();
+    if (e !== ENXIO /* no reader yet */) throw ipcError("Cannot open FIFO", "open", e, p, p);
+  } else {
+    // Check it exists and is a FIFO before parking a thread on it.
+    const fd = sys().open(c, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) throw ipcError("Cannot open FIFO", "open", errno(), p, p);
+    const fifo = isFifo(fd);
+    sys().close(fd);
+    if (!fifo) throw new TypeError(`Not a FIFO: ${p}`);
+  }
+
+  // Slow path: a blocking open on a worker thread, which returns when the peer opens.
+  let aborted = false;
+  const onAbort = () => {
+    aborted = true;
+    // Unblock our own pending open by briefly becoming its peer.
+    const peer = sys().open(c, (access === "read" ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
+    if (peer >= 0) queueMicrotask(() => sys().close(peer));
+  };
+  signal?.addEventListener("abort", onAbort, { once: true });
+  let fd: number;
+  try {
+    for (;;) {
+      fd = await sys().open_blocking(c, flags);
+      if (fd >= 0 || aborted) break;
+      // errno is lost off-thread: learn it from a synchronous, non-blocking retry.
+      const again = sys().open(c, flags | O_NONBLOCK);
+      if (again >= 0) {
+        fd = again; // adopt() clears O_NONBLOCK
+        break;
+      }
+      const e = errno();
+      if (e === Errno.EINTR || e === ENXIO) continue;
+      throw ipcError("Cannot open FIFO", "open", e, p, p);
+    }
+  } finally {
+    signal?.removeEventListener("abort", onAbort);
+  }
+  if (aborted) {
+    if (fd >= 0) sys().close(fd);
+    throw signal!.reason;
+  }
+  return adopt(fd, p);
+}
+
+function adopt(fd: number, path: string): PipeEnd {
+  if (!isFifo(fd)) {
+    sys().close(fd);
+    throw new TypeError(`Not a FIFO: ${path}`);
+  }
+  const fl = sys().fcntl(fd, F_GETFL, 0);
+  if (fl >= 0 && (fl & O_NONBLOCK)) sys().fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  return new PipeEnd(fd, ADOPT);
+}

@@ -1,0 +1,22 @@
+/**
+ * sysipc: Linux inter-process communication for TypeScript — anonymous pipes,
+ * named pipes (FIFOs), and (in `./shm`, `./sem`) System V shared memory and
+ * semaphores, bound straight to libc through the runtime's FFI and offered as
+ * web streams, typed arrays and promises. Requires `--allow-ffi`.
+ *
+ * @example A child writes, the parent reads
+ * ```ts
+ * import { pipe, spawn } from "@sysipc/sysipc";
+ * const p = pipe();
+ * const child = spawn("echo", { args: ["hello world!"], stdout: p.writeEnd });
+ * p.writeEnd.close();
+ * console.log(await new Response(p.readable).text()); // "hello world!\n"
+ * console.log(await child.status); // { success: true, code: 0, signal: null }
+ * ```
+ *
+ * @module
+ */
+export { IpcError } from "./_ffi/errors.ts";
+export type { IpcErrorOptions } from "./_ffi/errors.ts";
+export * from "./pipe/mod.ts";
+export * from "./fifo/mod.ts";

@@ -1,0 +1,90 @@
+/**
+ * `pipe()` and `Pipe`: an anonymous pipe, both ends.
+ *
+ * @module
+ */
+import { errno, ipcError } from "../_ffi/mod.ts";
+import { O_CLOEXEC, sys } from "./_sys.ts";
+import { ADOPT, PipeEnd } from "./pipe_end.ts";
+
+/** Options for {@linkcode pipe}. */
+export interface PipeOptions {
+  /** Capacity in bytes (`F_SETPIPE_SZ`); the kernel default is 65536. */
+  capacity?: number;
+}
+
+/**
+ * An anonymous pipe: bytes written to `writeEnd` come out of `readEnd`, in
+ * order. Hand one end to a child with `spawn()` and keep the other.
+ */
+export class Pipe {
+  /** The end you read from (`pipefd[0]`). */
+  readonly readEnd: PipeEnd;
+  /** The end you write to (`pipefd[1]`). */
+  readonly writeEnd: PipeEnd;
+
+  /** @internal Use {@linkcode pipe}. */
+  constructor(readEnd: PipeEnd, writeEnd: PipeEnd) {
+    this.readEnd = readEnd;
+    this.writeEnd = writeEnd;
+  }
+
+  /** `readEnd.readable`: a byte stream of what is written to the pipe. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.readEnd.readable;
+  }
+
+  /** `writeEnd.writable`: a stream into the pipe, with backpressure. */
+  get writable(): WritableStream<Uint8Array> {
+    return this.writeEnd.writable;
+  }
+
+  /** Closes both ends that are still open. Idempotent. */
+  close(): void {
+    this.readEnd.close();
+    this.writeEnd.close();
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/**
+ * Creates an anonymous pipe (`pipe2` with `O_CLOEXEC`: neither end leaks into
+ * children unless handed over with `spawn()`). Requires `--allow-ffi`.
+ *
+ * @param options `capacity` sets the buffer size in bytes.
+ * @returns The two ends.
+ * @throws {TypeError | RangeError} For a bad `capacity` (nothing is left open).
+ * @throws {IpcError} `EMFILE`/`ENFILE` when out of descriptors.
+ *
+ * @example Through a pipe as streams
+ * ```ts
+ * import { pipe } from "@sysipc/sysipc/pipe";
+ * const p = pipe();
+ * const text = new Response(p.readable).text();
+ * const w = p.writable.getWriter();
+ * await w.write(new TextEncoder().encode("hello world!\n"));
+ * await w.close();
+ * console.log(await text); // "hello world!\n"
+ * ```
+ */
+export function pipe(options: PipeOptions = {}): Pipe {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("pipe() options must be an object");
+  }
+  const fds = new Int32Array(2);
+  if (sys().pipe2(fds, O_CLOEXEC) < 0) throw ipcError("Cannot create pipe", "pipe2", errno());
+  const p = new Pipe(new PipeEnd(fds[0], ADOPT), new PipeEnd(fds[1], ADOPT));
+  if (options.capacity !== undefined) {
+    try {
+      p.writeEnd.setCapacity(options.capacity);
+    } catch (e) {
+      p.close();
+      throw e;
+    }
+  }
+  return p;
+}

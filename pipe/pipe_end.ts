@@ -1,0 +1,397 @@
+/**
+ * `PipeEnd`: one end of a pipe or FIFO, as promises and web streams.
+ *
+ * @module
+ */
+import {
+  cancelWaits,
+  Errno,
+  errno,
+  getBackend,
+  IpcError,
+  ipcError,
+  POLL,
+  pollNow,
+  readProcNumber,
+  waitReady,
+  yieldCpu,
+} from "../_ffi/mod.ts";
+import { F, RWF_NOWAIT, sys } from "./_sys.ts";
+
+/**
+ * How many times a read or write that would block yields the CPU and retries
+ * before parking on the shared waiter. Measured on 2-core VMs: parking at once
+ * costs a thread hop (70–100 µs) per wake-up; ~20 yields (tens of µs) lets a
+ * peer on the other core refill the pipe first.
+ */
+const SPIN = 20;
+
+/** Size of the chunks the readable stream allocates when the reader brings no buffer. */
+const CHUNK = 65536;
+
+const closer = new FinalizationRegistry<number>((fd) => {
+  sys().close(fd);
+});
+
+function checkFd(fd: unknown): number {
+  if (typeof fd !== "number" || !Number.isInteger(fd)) {
+    throw new TypeError(`A file descriptor must be an integer, got ${String(fd)}`);
+  }
+  if (fd < 0 || fd > 0x7fffffff) {
+    throw new RangeError(`A file descriptor must be between 0 and 2147483647, got ${fd}`);
+  }
+  return fd;
+}
+
+function checkBytes(data: unknown, what: string): Uint8Array {
+  if (!(data instanceof Uint8Array)) {
+    throw new TypeError(`The ${what} must be a Uint8Array`);
+  }
+  return data;
+}
+
+/**
+ * One end of a pipe or FIFO: the read end or the write end. Returned by
+ * {@linkcode pipe} (as `readEnd`/`writeEnd`) and by `openFifo()`, or adopted
+ * from an inherited descriptor with {@linkcode PipeEnd.fromFd}.
+ *
+ * Reads and writes never block the event loop: each is first tried
+ * synchronously with `RWF_NOWAIT` (the descriptor itself stays blocking, so it
+ * can be handed to a child), and only when it would block does it wait for
+ * readiness on the library's shared waiter. Requires `--allow-ffi`.
+ *
+ * @example Reading what a writer sent
+ * ```ts
+ * import { pipe } from "@sysipc/sysipc/pipe";
+ * using p = pipe();
+ * await p.writeEnd.write(new TextEncoder().encode("hi"));
+ * const buf = new Uint8Array(16);
+ * const n = await p.readEnd.read(buf);
+ * console.log(new TextDecoder().decode(buf.subarray(0, n ?? 0))); // "hi"
+ * ```
+ */
+export class PipeEnd {
+  #fd: number;
+  #closed = false;
+  #nowait = true; // false once RWF_NOWAIT proved unsupported for this fd
+  #iov = new BigUint64Array(2);
+  #writing: Promise<unknown> = Promise.resolve();
+  #readable?: ReadableStream<Uint8Array>;
+  #writable?: WritableStream<Uint8Array>;
+  #token = {};
+
+  /** @internal Use {@linkcode pipe}, `openFifo()` or {@linkcode PipeEnd.fromFd}. */
+  constructor(fd: number, internal?: symbol) {
+    if (internal !== ADOPT) {
+      throw new TypeError(
+        "PipeEnd is not constructed directly: use pipe(), openFifo() or PipeEnd.fromFd()",
+      );
+    }
+    this.#fd = fd;
+    closer.register(this, fd, this.#token);
+  }
+
+  /**
+   * Adopts an open descriptor, typically one a child inherited from its
+   * parent (`PipeEnd.fromFd(3)`). The `PipeEnd` owns it from then on and
+   * closes it on `close()`.
+   *
+   * @param fd The descriptor number.
+   * @returns A `PipeEnd` over `fd`.
+   * @throws {TypeError} If `fd` is not an integer.
+   * @throws {RangeError} If `fd` is negative or too large.
+   * @throws {IpcError} `EBADF` if `fd` is not open.
+   *
+   * @example Child side of `spawn(…, { fds: { 3: p.writeEnd } })`
+   * ```ts ignore
+   * import { PipeEnd } from "@sysipc/sysipc/pipe";
+   * using out = PipeEnd.fromFd(3);
+   * await out.write(new TextEncoder().encode("hello from the child\n"));
+   * ```
+   */
+  static fromFd(fd: number): PipeEnd {
+    checkFd(fd);
+    if (sys().fcntl(fd, F.GETFD, 0) < 0) {
+      throw ipcError("Cannot adopt file descriptor", "fcntl", errno(), `fd ${fd}`);
+    }
+    return new PipeEnd(fd, ADOPT);
+  }
+
+  /** The descriptor number (`-1` after `close()`). */
+  get fd(): number {
+    return this.#closed ? -1 : this.#fd;
+  }
+
+  /** Whether `close()` has been called (or a stream closed this end). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #ensureOpen(syscall: string): number {
+    if (this.#closed) {
+      throw new IpcError(
+        `Cannot ${syscall} a closed pipe end (${syscall}): EBADF`,
+        Errno.EBADF,
+        syscall,
+      );
+    }
+    return this.#fd;
+  }
+
+  /** One non-blocking attempt: bytes moved, or -1 if it would block. */
+  #try(op: "read" | "write", buf: Uint8Array): number {
+    const fd = this.#fd;
+    const s = sys();
+    for (;;) {
+      let r: number;
+      if (this.#nowait) {
+        this.#iov[0] = getBackend().addressOf(buf);
+        this.#iov[1] = BigInt(buf.byteLength);
+        r = Number(
+          op === "read"
+            ? s.preadv2(fd, this.#iov, 1, -1, RWF_NOWAIT)
+            : s.pwritev2(fd, this.#iov, 1, -1, RWF_NOWAIT),
+        );
+      } else {
+        const ready = pollNow(fd, op === "read" ? POLL.IN : POLL.OUT);
+        if (ready === 0) return -1;
+        r = Number(
+          op === "read" ? s.read(fd, buf, buf.byteLength) : s.write(fd, buf, buf.byteLength),
+        );
+      }
+      if (r >= 0) return r;
+      const e = errno();
+      if (e === Errno.EAGAIN) return -1;
+      if (e === Errno.EINTR) continue;
+      if (e === Errno.EOPNOTSUPP && this.#nowait) {
+        this.#nowait = false; // e.g. a tty: fall back to poll-then-read
+        continue;
+      }
+      throw ipcError(
+        op === "read" ? "Cannot read from pipe" : "Cannot write to pipe",
+        op,
+        e,
+        `fd ${fd}`,
+      );
+    }
+  }
+
+  async #wait(op: "read" | "write"): Promise<void> {
+    await waitReady(this.#fd, op === "read" ? POLL.IN : POLL.OUT);
+  }
+
+  /**
+   * Reads up to `into.byteLength` bytes into `into`. Waits (without blocking
+   * the event loop) while the pipe is empty and a writer is still open.
+   *
+   * @param into Where to put the bytes.
+   * @returns The number of bytes read, or `null` at end of file (every writer closed).
+   * @throws {TypeError} If `into` is not a `Uint8Array`.
+   * @throws {IpcError} `EBADF` after `close()`, or the OS error of `read`.
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "@sysipc/sysipc/pipe";
+   * using p = pipe();
+   * p.writeEnd.close();
+   * console.log(await p.readEnd.read(new Uint8Array(8))); // null: EOF
+   * ```
+   */
+  async read(into: Uint8Array): Promise<number | null> {
+    checkBytes(into, "read buffer");
+    this.#ensureOpen("read");
+    if (into.byteLength === 0) return 0;
+    let spins = 0;
+    for (;;) {
+      const n = this.#try("read", into);
+      if (n > 0) return n;
+      if (n === 0) return null;
+      if (spins++ < SPIN) {
+        yieldCpu();
+        continue;
+      }
+      spins = 0;
+      await this.#wait("read");
+      this.#ensureOpen("read");
+    }
+  }
+
+  /**
+   * Writes all of `data`. While the pipe is full it waits for the reader to
+   * drain it (backpressure); nothing is dropped. Whole `write()` calls on one
+   * end never interleave with each other.
+   *
+   * @param data The bytes to write.
+   * @returns `data.byteLength`, once every byte is in the pipe.
+   * @throws {TypeError} If `data` is not a `Uint8Array`.
+   * @throws {IpcError} `EPIPE` if every reader has closed (the process is not
+   *   killed), `EBADF` after `close()`.
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "@sysipc/sysipc/pipe";
+   * using p = pipe();
+   * console.log(await p.writeEnd.write(new Uint8Array(1000))); // 1000
+   * ```
+   */
+  write(data: Uint8Array): Promise<number> {
+    checkBytes(data, "data");
+    this.#ensureOpen("write");
+    const run = this.#writing.then(() => this.#writeAll(data));
+    this.#writing = run.catch(() => {});
+    return run;
+  }
+
+  async #writeAll(data: Uint8Array): Promise<number> {
+    let off = 0;
+    let spins = 0;
+    while (off < data.byteLength) {
+      this.#ensureOpen("write");
+      const n = this.#try("write", off === 0 ? data : data.subarray(off));
+      if (n >= 0) {
+        off += n;
+        spins = 0;
+        continue;
+      }
+      if (spins++ < SPIN) {
+        yieldCpu();
+        continue;
+      }
+      spins = 0;
+      await this.#wait("write");
+    }
+    return data.byteLength;
+  }
+
+  /**
+   * The pipe's capacity in bytes (`F_GETPIPE_SZ`): 65536 by default on Linux.
+   *
+   * @throws {IpcError} After `close()`, or if the descriptor is not a pipe.
+   */
+  get capacity(): number {
+    const fd = this.#ensureOpen("fcntl");
+    const r = sys().fcntl(fd, F.GETPIPE_SZ, 0);
+    if (r < 0) throw ipcError("Cannot read pipe capacity", "fcntl", errno(), `fd ${fd}`);
+    return r;
+  }
+
+  /**
+   * Changes the pipe's capacity (`F_SETPIPE_SZ`). The kernel rounds up to a
+   * power-of-two number of pages and returns what it set.
+   *
+   * @param bytes The wanted capacity, 1 to `/proc/sys/fs/pipe-max-size`.
+   * @returns The capacity now in force.
+   * @throws {TypeError} If `bytes` is not an integer.
+   * @throws {RangeError} If `bytes` is below 1 or above `/proc/sys/fs/pipe-max-size`.
+   * @throws {IpcError} `EBUSY` if the pipe holds more than `bytes`, `EPERM` over a user limit.
+   *
+   * @example
+   * ```ts
+   * import { pipe } from "@sysipc/sysipc/pipe";
+   * using p = pipe();
+   * console.log(p.readEnd.setCapacity(1 << 20)); // 1048576
+   * ```
+   */
+  setCapacity(bytes: number): number {
+    if (typeof bytes !== "number" || !Number.isInteger(bytes)) {
+      throw new TypeError(
+        `A pipe capacity must be an integer number of bytes, got ${String(bytes)}`,
+      );
+    }
+    const max = readProcNumber("/proc/sys/fs/pipe-max-size");
+    if (bytes < 1 || (max !== undefined && BigInt(bytes) > max)) {
+      throw new RangeError(
+        `A pipe capacity must be between 1 and ${max ?? "pipe-max-size"} bytes, got ${bytes}`,
+      );
+    }
+    const fd = this.#ensureOpen("fcntl");
+    const r = sys().fcntl(fd, F.SETPIPE_SZ, bytes);
+    if (r < 0) throw ipcError("Cannot set pipe capacity", "fcntl", errno(), `fd ${fd}`);
+    return r;
+  }
+
+  /**
+   * A byte `ReadableStream` over this end (supports BYOB readers). The stream
+   * closes at end of file and then closes this end; cancelling it closes this
+   * end too. The same stream is returned every time.
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    if (this.#readable) return this.#readable;
+    this.#readable = new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: CHUNK,
+      pull: async (c) => {
+        const req = c.byobRequest!;
+        const v = req.view!;
+        const n = await this.read(new Uint8Array(v.buffer, v.byteOffset, v.byteLength));
+        if (n === null) {
+          this.close();
+          c.close();
+          req.respond(0);
+        } else {
+          req.respond(n);
+        }
+      },
+      cancel: () => this.close(),
+    });
+    return this.#readable;
+  }
+
+  /**
+   * A `WritableStream` over this end. Each chunk resolves only once it is in
+   * the pipe, so a full pipe pushes back on the producer. Closing or aborting
+   * the stream closes this end (the reader then sees end of file).
+   */
+  get writable(): WritableStream<Uint8Array> {
+    if (this.#writable) return this.#writable;
+    this.#writable = new WritableStream<Uint8Array>({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: async () => {
+        await this.#writing;
+        this.close();
+      },
+      abort: () => this.close(),
+    });
+    return this.#writable;
+  }
+
+  /**
+   * Closes the descriptor. Idempotent. A pending `read()`/`write()` on this
+   * end rejects with `EBADF`.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    closer.unregister(this.#token);
+    cancelWaits(
+      this.#fd,
+      new IpcError(
+        `The pipe end was closed while waiting (close, fd ${this.#fd}): EBADF`,
+        Errno.EBADF,
+        "close",
+      ),
+    );
+    sys().close(this.#fd);
+  }
+
+  /** Same as `close()`, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * @internal Hands the descriptor to another owner without closing it
+   * (used when the fd must outlive this object).
+   */
+  [Symbol.for("sysipc.release")](): number {
+    const fd = this.#ensureOpen("release");
+    this.#closed = true;
+    closer.unregister(this.#token);
+    return fd;
+  }
+}
+
+/** @internal Passed to the constructor by the library's own factories. */
+export const ADOPT: unique symbol = Symbol("sysipc.adopt");

@@ -1,0 +1,337 @@
+/**
+ * `spawn()` and `Child`: run a program with our pipe ends as its stdio or as
+ * extra descriptors, via `posix_spawn` (no `fork()` in a multi-threaded runtime).
+ *
+ * @module
+ */
+import {
+  cString,
+  environEntries,
+  environPointer,
+  Errno,
+  errno,
+  getBackend,
+  IpcError,
+  ipcError,
+  libc,
+  type Pointer,
+  POLL,
+  signalName,
+  signalNumber,
+  toPath,
+  waitReady,
+} from "../_ffi/mod.ts";
+import { F } from "./_sys.ts";
+import { PipeEnd } from "./pipe_end.ts";
+
+const sys = libc(
+  {
+    // int posix_spawn_file_actions_init(posix_spawn_file_actions_t *fa);
+    posix_spawn_file_actions_init: { parameters: ["buffer"], result: "i32" },
+    // int posix_spawn_file_actions_destroy(posix_spawn_file_actions_t *fa);
+    posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
+    // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd);
+    posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+    // int posix_spawn_file_actions_addopen(fa, int fd, const char *path, int oflag, mode_t mode);
+    posix_spawn_file_actions_addopen: {
+      parameters: ["buffer", "i32", "buffer", "i32", "u32"],
+      result: "i32",
+    },
+    // int posix_spawn_file_actions_addchdir_np(fa, const char *path);  (glibc ≥ 2.29)
+    posix_spawn_file_actions_addchdir_np: { parameters: ["buffer", "buffer"], result: "i32" },
+    // int posix_spawnattr_init(posix_spawnattr_t *attr);
+    posix_spawnattr_init: { parameters: ["buffer"], result: "i32" },
+    // int posix_spawnattr_destroy(posix_spawnattr_t *attr);
+    posix_spawnattr_destroy: { parameters: ["buffer"], result: "i32" },
+    // int posix_spawnattr_setflags(posix_spawnattr_t *attr, short flags);
+    posix_spawnattr_setflags: { parameters: ["buffer", "i16"], result: "i32" },
+    // int posix_spawnattr_setsigdefault(attr, const sigset_t *sigdefault);
+    posix_spawnattr_setsigdefault: { parameters: ["buffer", "buffer"], result: "i32" },
+    // int posix_spawnattr_setsigmask(attr, const sigset_t *sigmask);
+    posix_spawnattr_setsigmask: { parameters: ["buffer", "buffer"], result: "i32" },
+    // int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
+    //                  const posix_spawnattr_t *attr, char *const argv[], char *const envp[]);
+    posix_spawnp: {
+      parameters: ["buffer", "buffer", "buffer", "buffer", "buffer", "pointer"],
+      result: "i32",
+    },
+    // int pidfd_open(pid_t pid, unsigned int flags);  (glibc ≥ 2.36; fd is O_CLOEXEC)
+    pidfd_open: { parameters: ["i32", "u32"], result: "i32" },
+    // int pidfd_send_signal(int pidfd, int sig, siginfo_t *info, unsigned int flags);
+    pidfd_send_signal: { parameters: ["i32", "i32", "pointer", "u32"], result: "i32" },
+    // pid_t waitpid(pid_t pid, int *wstatus, int options);
+    waitpid: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+    // int fcntl(int fd, int cmd, ... /* long arg */);  see pipe/_sys.ts on variadics
+    fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
+    // int close(int fd);
+    close: { parameters: ["i32"], result: "i32" },
+  } as const,
+);
+
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const O_RDWR = 2;
+const WNOHANG = 1;
+const SIGSET_BYTES = 128;
+const FILE_ACTIONS_BYTES = 80; // glibc x86-64 and aarch64; rounded up below for safety
+const SPAWNATTR_BYTES = 336;
+
+/** Where a child's descriptor comes from. */
+export type Stdio = PipeEnd | "inherit" | "null";
+
+/** Options for {@linkcode spawn}. */
+export interface SpawnOptions {
+  /** Arguments after the program name. */
+  args?: readonly string[];
+  /** Working directory of the child. */
+  cwd?: string | URL;
+  /** Variables to set in the child, on top of this process's environment. */
+  env?: Readonly<Record<string, string>>;
+  /** Start from an empty environment instead of this process's (default `false`). */
+  clearEnv?: boolean;
+  /** The child's descriptor 0 (default `"inherit"`). */
+  stdin?: Stdio;
+  /** The child's descriptor 1 (default `"inherit"`). */
+  stdout?: Stdio;
+  /** The child's descriptor 2 (default `"inherit"`). */
+  stderr?: Stdio;
+  /** Extra descriptors for the child, by number ≥ 3: `{ 3: p.writeEnd }`. */
+  fds?: Readonly<Record<number, PipeEnd>>;
+}
+
+/** How a child ended. */
+export interface ChildStatus {
+  /** `true` when it exited with code 0. */
+  success: boolean;
+  /** The exit code, or 128 + the signal number if a signal killed it. */
+  code: number;
+  /** The name of the signal that killed it, or `null`. */
+  signal: string | null;
+}
+
+/** A running (or finished) child process started by {@linkcode spawn}. */
+export class Child {
+  /** The child's process id. */
+  readonly pid: number;
+  /** Resolves when the child ends; it is reaped then (no zombie is left). */
+  readonly status: Promise<ChildStatus>;
+  #pidfd: number;
+  #done = false;
+
+  /** @internal Use {@linkcode spawn}. */
+  constructor(pid: number, pidfd: number) {
+    this.pid = pid;
+    this.#pidfd = pidfd;
+    this.status = this.#reap();
+  }
+
+  async #reap(): Promise<ChildStatus> {
+    const st = new Int32Array(1);
+    try {
+      for (;;) {
+        const r = sys().waitpid(this.pid, st, WNOHANG);
+        if (r === this.pid) break;
+        if (r < 0) {
+          const e = errno();
+          if (e === Errno.EINTR) continue;
+          throw ipcError("Cannot wait for child", "waitpid", e, `pid ${this.pid}`);
+        }
+        await waitReady(this.#pidfd, POLL.IN);
+      }
+    } finally {
+      this.#done = true;
+      sys().close(this.#pidfd);
+      this.#pidfd = -1;
+    }
+    const w = st[0];
+    const termsig = w & 0x7f;
+    if (termsig === 0) {
+      const code = (w >> 8) & 0xff;
+      return { success: code === 0, code, signal: null };
+    }
+    return { success: false, code: 128 + termsig, signal: signalName(termsig) };
+  }
+
+  /**
+   * Sends a signal to the child (through its pidfd, so a recycled pid is never hit).
+   *
+   * @param signal A name such as `"SIGTERM"` (default) or a number.
+   * @throws {TypeError | RangeError} For an unknown signal.
+   * @throws {IpcError} `ESRCH` once the child has been reaped.
+   */
+  kill(signal: string | number = "SIGTERM"): void {
+    const sig = signalNumber(signal);
+    if (this.#done) {
+      throw new IpcError(
+        `Cannot signal child (pidfd_send_signal, pid ${this.pid}): ESRCH`,
+        Errno.ESRCH,
+        "pidfd_send_signal",
+      );
+    }
+    if (sys().pidfd_send_signal(this.#pidfd, sig, null, 0) < 0) {
+      throw ipcError("Cannot signal child", "pidfd_send_signal", errno(), `pid ${this.pid}`);
+    }
+  }
+}
+
+function checkStdio(v: unknown, name: string): Stdio {
+  if (v === undefined) return "inherit";
+  if (v === "inherit" || v === "null" || v instanceof PipeEnd) {
+    if (v instanceof PipeEnd && v.closed) {
+      throw new TypeError(`spawn() option ${name} is a closed PipeEnd`);
+    }
+    return v;
+  }
+  throw new TypeError(`spawn() option ${name} must be a PipeEnd, "inherit" or "null"`);
+}
+
+/**
+ * Starts `command` (looked up on `PATH` like a shell) as a child process.
+ * Pipe ends given as `stdin`/`stdout`/`stderr` or in `fds` become the child's
+ * descriptors; the parent keeps its own copies, so close them when the child
+ * owns the end (that is how the reader later sees end of file). The child
+ * starts with default signal dispositions and an empty signal mask.
+ * Requires `--allow-ffi`.
+ *
+ * @param command Program name or path.
+ * @param options Arguments, working directory, environment and descriptors.
+ * @returns The running child.
+ * @throws {TypeError | RangeError} For bad options, before anything starts.
+ * @throws {IpcError} `ENOENT` if the program does not exist, `EACCES` if it
+ *   cannot be run.
+ *
+ * @example `ls -l | grep` with our pipe between two children
+ * ```ts
+ * import { pipe, spawn } from "@sysipc/sysipc/pipe";
+ * const p = pipe();
+ * const ls = spawn("ls", { args: ["-l"], stdout: p.writeEnd });
+ * const grep = spawn("grep", { args: ["json"], stdin: p.readEnd });
+ * p.close(); // the children hold the ends now
+ * console.log((await ls.status).success, (await grep.status).code);
+ * ```
+ */
+export function spawn(command: string, options: SpawnOptions = {}): Child {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError("spawn() options must be an object");
+  }
+  const file = cString(command, "command");
+  if (command.length === 0) throw new TypeError("spawn() command must not be empty");
+  const args = options.args ?? [];
+  if (!Array.isArray(args)) throw new TypeError("spawn() option args must be an array of strings");
+  const argStrings = [command, ...args].map((a, i) => cString(a, `argument ${i}`));
+  const cwd = options.cwd === undefined ? undefined : cString(toPath(options.cwd, "cwd"), "cwd");
+
+  // Target descriptor → source.
+  const plan = new Map<number, Stdio>([
+    [0, checkStdio(options.stdin, "stdin")],
+    [1, checkStdio(options.stdout, "stdout")],
+    [2, checkStdio(options.stderr, "stderr")],
+  ]);
+  if (options.fds !== undefined) {
+    if (options.fds === null || typeof options.fds !== "object") {
+      throw new TypeError("spawn() option fds must be an object of PipeEnds");
+    }
+    for (const [k, v] of Object.entries(options.fds)) {
+      const target = Number(k);
+      if (!Number.isInteger(target) || target < 3 || target > 1023) {
+        throw new RangeError(`spawn() fds keys must be integers from 3 to 1023, got ${k}`);
+      }
+      if (!(v instanceof PipeEnd)) throw new TypeError(`spawn() fds[${k}] must be a PipeEnd`);
+      plan.set(target, checkStdio(v, `fds[${k}]`));
+    }
+  }
+
+  let envp: Pointer;
+  const keep: unknown[] = [];
+  const b = getBackend();
+  if (options.env === undefined && !options.clearEnv) {
+    envp = environPointer();
+  } else {
+    const env = new Map<string, string>();
+    if (!options.clearEnv) {
+      for (const kv of environEntries()) {
+        const i = kv.indexOf("=");
+        if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
+      }
+    }
+    for (const [k, v] of Object.entries(options.env ?? {})) {
+      if (k.length === 0 || k.includes("=")) {
+        throw new TypeError(
+          `spawn() env names must be non-empty and contain no "=": ${JSON.stringify(k)}`,
+        );
+      }
+      if (typeof v !== "string") throw new TypeError(`spawn() env value of ${k} must be a string`);
+      env.set(k, v);
+    }
+    const strs = [...env].map(([k, v]) => cString(`${k}=${v}`, `env ${k}`));
+    const arr = new BigUint64Array(strs.length + 1);
+    strs.forEach((s, i) => arr[i] = b.addressOf(s));
+    keep.push(strs, arr);
+    envp = b.pointerFrom(b.addressOf(arr));
+  }
+  const argv = new BigUint64Array(argStrings.length + 1);
+  argStrings.forEach((s, i) => argv[i] = b.addressOf(s));
+
+  const s = sys();
+  const fa = new Uint8Array(Math.max(FILE_ACTIONS_BYTES, 128));
+  const attr = new Uint8Array(Math.max(SPAWNATTR_BYTES, 512));
+  const temps: number[] = [];
+  const maxTarget = Math.max(...plan.keys());
+  s.posix_spawn_file_actions_init(fa);
+  s.posix_spawnattr_init(attr);
+  try {
+    const devNull = cString("/dev/null");
+    for (const [target, src] of plan) {
+      if (src === "inherit") continue;
+      if (src === "null") {
+        check(s.posix_spawn_file_actions_addopen(fa, target, devNull, O_RDWR, 0), "addopen");
+        continue;
+      }
+      // Duplicate above every target first: then no dup2 clobbers a source,
+      // and dup2 onto the target always clears close-on-exec.
+      const tmp = s.fcntl(src.fd, F.DUPFD_CLOEXEC, maxTarget + 1);
+      if (tmp < 0) {
+        throw ipcError("Cannot prepare child descriptor", "fcntl", errno(), `fd ${src.fd}`);
+      }
+      temps.push(tmp);
+      check(s.posix_spawn_file_actions_adddup2(fa, tmp, target), "adddup2");
+    }
+    if (cwd) check(s.posix_spawn_file_actions_addchdir_np(fa, cwd), "addchdir_np");
+    // Default dispositions for every signal (Deno and Node ignore SIGPIPE;
+    // `ls | head` needs it back) and an empty mask.
+    const all = new Uint8Array(SIGSET_BYTES);
+    all.fill(0xff, 0, 8);
+    all[1] &= ~(1 << (9 - 1 - 8)) & 0xff; // SIGKILL cannot be defaulted…
+    all[2] &= ~(1 << (19 - 1 - 16)) & 0xff; // …nor SIGSTOP
+    check(s.posix_spawnattr_setsigdefault(attr, all), "setsigdefault");
+    check(s.posix_spawnattr_setsigmask(attr, new Uint8Array(SIGSET_BYTES)), "setsigmask");
+    check(
+      s.posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK),
+      "setflags",
+    );
+
+    const pidOut = new Int32Array(1);
+    const rc = s.posix_spawnp(pidOut, file, fa, attr, argv, envp);
+    keep.length = 0;
+    if (rc !== 0) {
+      throw ipcError(`Cannot run ${JSON.stringify(command)}`, "posix_spawnp", rc, command, command);
+    }
+    const pid = pidOut[0];
+    const pidfd = s.pidfd_open(pid, 0);
+    if (pidfd < 0) {
+      const e = errno();
+      // Without a pidfd we cannot wait asynchronously: reap what we can and fail.
+      s.waitpid(pid, new Int32Array(1), WNOHANG);
+      throw ipcError("Cannot watch child", "pidfd_open", e, `pid ${pid}`);
+    }
+    return new Child(pid, pidfd);
+  } finally {
+    for (const t of temps) s.close(t);
+    s.posix_spawn_file_actions_destroy(fa);
+    s.posix_spawnattr_destroy(attr);
+  }
+}
+
+function check(rc: number, what: string): void {
+  if (rc !== 0) throw ipcError("Cannot prepare child", `posix_spawn_file_actions_${what}`, rc);
+}
