@@ -1,0 +1,380 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { IpcError } from "../mod.ts";
+import { pipe, PipeEnd, spawn } from "../pipe/mod.ts";
+import { fillPattern } from "./fixtures/pattern.ts";
+import {
+  assertNoFdLeak,
+  denoRun,
+  example,
+  fixture,
+  isZombie,
+  readProcText,
+  sleep,
+  stillPending,
+} from "./_helpers.ts";
+
+const deno = Deno.execPath();
+const child = fixture("pipe_child.ts");
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+async function readAll(end: PipeEnd): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const n = await end.read(buf);
+    if (n === null) break;
+    parts.push(buf.slice(0, n));
+  }
+  const out = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
+  let o = 0;
+  for (const p of parts) out.set(p, o), o += p.length;
+  return out;
+}
+
+Deno.test("a child's writes cross the process boundary and the parent sees EOF when it closes", async () => {
+  await assertNoFdLeak(async () => {
+    using p = pipe();
+    const c = spawn(deno, {
+      args: denoRun(child, "write", "3", "hello world!\n", "5", "20"),
+      fds: { 3: p.writeEnd },
+    });
+    p.writeEnd.close(); // 写之前关闭读 / 读之前关闭写: the parent only reads
+    const text = dec.decode(await readAll(p.readEnd));
+    assert.equal(text, "hello world!\n".repeat(5));
+    assert.deepEqual(await c.status, { success: true, code: 0, signal: null });
+    assert.equal(isZombie(c.pid), false);
+  });
+});
+
+Deno.test("case 1: a full pipe holds the writer back until the reader drains it, nothing lost", async () => {
+  await assertNoFdLeak(async () => {
+    using p = pipe();
+    using go = pipe();
+    using out = pipe();
+    const reader = spawn(deno, {
+      args: denoRun(child, "drain-after-go", "3"),
+      fds: { 3: p.readEnd },
+      stdin: go.readEnd,
+      stdout: out.writeEnd,
+    });
+    p.readEnd.close();
+    go.readEnd.close();
+    out.writeEnd.close();
+    assert.equal(p.writeEnd.capacity, 65536);
+    // Exactly one capacity's worth fits while nobody reads…
+    const fill = new Uint8Array(65536);
+    fillPattern(fill, 0);
+    await p.writeEnd.write(fill);
+    // …and one byte more waits.
+    const extra = new Uint8Array([fill[0] ^ 0x5a]);
+    const blocked = p.writeEnd.write(extra);
+    assert.equal(await stillPending(blocked, 300), true, "writer should block on a full pipe");
+    await go.writeEnd.write(enc.encode("go\n"));
+    assert.equal(await blocked, 1);
+    p.writeEnd.close();
+    const [count, digest] = dec.decode(await readAll(out.readEnd)).trim().split(" ");
+    assert.equal(Number(count), 65537);
+    const h = createHash("sha256").update(fill).update(extra).digest("hex");
+    assert.equal(digest, h);
+    assert.equal((await reader.status).success, true);
+  });
+});
+
+Deno.test("case 2: an empty pipe holds the reader without blocking the event loop", async () => {
+  await assertNoFdLeak(async () => {
+    using p = pipe();
+    // The child holds the write end open and writes nothing for 300 ms, then once.
+    const c = spawn(deno, {
+      args: denoRun(child, "late", "3", "300", "late\n"),
+      fds: { 3: p.writeEnd },
+    });
+    p.writeEnd.close();
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const buf = new Uint8Array(64);
+    const n = await p.readEnd.read(buf);
+    clearInterval(timer);
+    assert.equal(dec.decode(buf.subarray(0, n!)), "late\n");
+    assert.ok(ticks > 3, `the event loop ran while the reader waited (${ticks} ticks)`);
+    assert.equal(await p.readEnd.read(buf), null);
+    await c.status;
+  });
+});
+
+Deno.test("case 2: a reader waits as long as the writer stays silent", async () => {
+  using p = pipe();
+  const c = spawn(deno, { args: denoRun(child, "hold", "3", "600"), fds: { 3: p.writeEnd } });
+  p.writeEnd.close();
+  const r = p.readEnd.read(new Uint8Array(8));
+  assert.equal(await stillPending(r, 300), true);
+  assert.equal(await r, null, "EOF once the silent writer exits");
+  await c.status;
+});
+
+Deno.test("case 3: when the writer closes, read() returns null and the stream ends", async () => {
+  using p = pipe();
+  const c = spawn(deno, {
+    args: denoRun(child, "write", "3", "bye\n", "2", "0"),
+    fds: { 3: p.writeEnd },
+  });
+  p.writeEnd.close();
+  const chunks: string[] = [];
+  for await (const chunk of p.readable) chunks.push(dec.decode(chunk));
+  assert.equal(chunks.join(""), "bye\nbye\n");
+  assert.equal(p.readEnd.closed, true, "the stream closed its end at EOF");
+  await c.status;
+});
+
+Deno.test("case 4: when every reader has closed, write() rejects with EPIPE and the process lives", async () => {
+  using p = pipe();
+  const c = spawn(deno, {
+    args: denoRun(child, "close-then-wait", "3", "0"),
+    fds: { 3: p.readEnd },
+  });
+  p.readEnd.close();
+  await c.status; // the only reader is gone
+  await assert.rejects(p.writeEnd.write(enc.encode("anyone?")), (e: unknown) => {
+    assert.ok(e instanceof IpcError);
+    assert.equal(e.code, "EPIPE");
+    assert.equal(e.errno, 32);
+    assert.equal(e.syscall, "write");
+    return true;
+  });
+  // Still alive and working.
+  using q = pipe();
+  await q.writeEnd.write(enc.encode("x"));
+  assert.equal(await q.readEnd.read(new Uint8Array(1)), 1);
+});
+
+Deno.test("capacity: 65536 by default, 1 MiB after setCapacity, and the writer blocks exactly when full", async () => {
+  using p = pipe();
+  assert.equal(p.readEnd.capacity, 65536);
+  assert.equal(p.writeEnd.setCapacity(1 << 20), 1 << 20);
+  assert.equal(p.readEnd.capacity, 1 << 20, "both ends see one pipe");
+  await p.writeEnd.write(new Uint8Array(1 << 20));
+  const blocked = p.writeEnd.write(new Uint8Array(1));
+  assert.equal(await stillPending(blocked, 200), true);
+  const buf = new Uint8Array(4096);
+  assert.equal(await p.readEnd.read(buf), 4096);
+  assert.equal(await blocked, 1);
+  using q = pipe({ capacity: 200_000 });
+  assert.equal(q.readEnd.capacity, 262144, "the kernel rounds up to a power-of-two of pages");
+});
+
+Deno.test("parent and child exchange data both ways over pipe() + spawn() + fromFd()", async () => {
+  using toChild = pipe();
+  using fromChild = pipe();
+  const c = spawn(deno, {
+    args: denoRun(child, "echo", "3", "4"),
+    fds: { 3: toChild.readEnd, 4: fromChild.writeEnd },
+  });
+  toChild.readEnd.close();
+  fromChild.writeEnd.close();
+  const message = enc.encode("ping ".repeat(50_000)); // > capacity: both directions flow
+  const echoed = readAll(fromChild.readEnd);
+  await toChild.writeEnd.write(message);
+  toChild.writeEnd.close();
+  assert.deepEqual(await echoed, message);
+  assert.equal((await c.status).success, true);
+});
+
+Deno.test("ls -l | grep through our pipe matches the shell's output", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (const f of ["a.txt", "b.txt", "c.log", "d.txt.bak"]) {
+      Deno.writeTextFileSync(`${dir}/${f}`, f);
+    }
+    const shell = await new Deno.Command("sh", {
+      args: ["-c", `ls -l '${dir}' | grep txt`],
+      stdout: "piped",
+    }).output();
+    const ours = await new Deno.Command(deno, {
+      args: denoRun(example("ls_grep.ts"), dir, "txt"),
+      stdout: "piped",
+    }).output();
+    assert.equal(ours.code, 0);
+    const expected = dec.decode(shell.stdout);
+    assert.ok(expected.includes("a.txt"));
+    assert.equal(dec.decode(ours.stdout), expected);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("1 GiB through a pipe between two processes arrives byte-exact", async () => {
+  const total = 1 << 30;
+  using p = pipe();
+  const c = spawn(deno, {
+    args: denoRun(child, "pattern", "3", String(total)),
+    fds: { 3: p.writeEnd },
+  });
+  p.writeEnd.close();
+  const got = createHash("sha256");
+  const buf = new Uint8Array(1 << 16);
+  let n: number | null, count = 0;
+  while ((n = await p.readEnd.read(buf)) !== null) {
+    got.update(buf.subarray(0, n));
+    count += n;
+  }
+  assert.equal(count, total);
+  const want = createHash("sha256");
+  const chunk = new Uint8Array(1 << 20);
+  for (let off = 0; off < total; off += chunk.length) {
+    fillPattern(chunk, off);
+    want.update(chunk);
+  }
+  assert.equal(got.digest("hex"), want.digest("hex"));
+  assert.equal((await c.status).success, true);
+});
+
+Deno.test("the readable stream supports BYOB readers", async () => {
+  using p = pipe();
+  await p.writeEnd.write(enc.encode("abcdef"));
+  p.writeEnd.close();
+  const reader = p.readable.getReader({ mode: "byob" });
+  const r1 = await reader.read(new Uint8Array(4));
+  assert.equal(dec.decode(r1.value), "abcd");
+  const r2 = await reader.read(new Uint8Array(4));
+  assert.equal(dec.decode(r2.value), "ef");
+  const r3 = await reader.read(new Uint8Array(4));
+  assert.equal(r3.done, true);
+});
+
+Deno.test("the writable stream applies backpressure instead of buffering without bound", async () => {
+  using p = pipe();
+  const w = p.writable.getWriter();
+  await w.write(new Uint8Array(65536));
+  const pending = w.write(new Uint8Array(10));
+  assert.equal(await stillPending(pending, 200), true);
+  assert.equal(w.desiredSize! <= 0, true);
+  await p.readEnd.read(new Uint8Array(65536));
+  await pending;
+  await w.close();
+  assert.equal(p.writeEnd.closed, true);
+  const rest = new Uint8Array(64);
+  assert.equal(await p.readEnd.read(rest), 10);
+  assert.equal(await p.readEnd.read(rest), null);
+});
+
+Deno.test("closing an end while a read waits rejects that read with EBADF", async () => {
+  using p = pipe();
+  const r = p.readEnd.read(new Uint8Array(8));
+  await sleep(20);
+  p.readEnd.close();
+  await assert.rejects(r, (e: unknown) => e instanceof IpcError && e.code === "EBADF");
+});
+
+Deno.test("bad input gets a clear error, never a crash or hang", async (t) => {
+  await t.step("fromFd: negative, fractional, not a number, closed", () => {
+    assert.throws(() => PipeEnd.fromFd(-1), RangeError);
+    assert.throws(() => PipeEnd.fromFd(1.5), TypeError);
+    assert.throws(() => PipeEnd.fromFd("3" as unknown as number), TypeError);
+    const p = pipe();
+    const fd = p.readEnd.fd;
+    p.close();
+    assert.throws(
+      () => PipeEnd.fromFd(fd),
+      (e: unknown) => e instanceof IpcError && e.code === "EBADF",
+    );
+  });
+  await t.step("capacity: 0, negative, fractional, above pipe-max-size", () => {
+    const max = Number(readProcText("/proc/sys/fs/pipe-max-size")!.trim());
+    using p = pipe();
+    assert.throws(() => p.writeEnd.setCapacity(0), RangeError);
+    assert.throws(() => p.writeEnd.setCapacity(-4096), RangeError);
+    assert.throws(() => p.writeEnd.setCapacity(4096.5), TypeError);
+    assert.throws(() => p.writeEnd.setCapacity(max + 1), /pipe-max-size|between 1 and/);
+    assert.throws(() => pipe({ capacity: 0 }), RangeError);
+  });
+  await t.step("write after close, read after close, double close", async () => {
+    const p = pipe();
+    p.close();
+    p.close(); // idempotent
+    p.writeEnd.close();
+    await assert.rejects(
+      async () => await p.writeEnd.write(enc.encode("x")),
+      (e: unknown) => e instanceof IpcError && e.code === "EBADF",
+    );
+    await assert.rejects(
+      async () => await p.readEnd.read(new Uint8Array(1)),
+      (e: unknown) => e instanceof IpcError && e.code === "EBADF",
+    );
+    assert.equal(p.readEnd.fd, -1);
+  });
+  await t.step("write/read of something that is not a Uint8Array", async () => {
+    using p = pipe();
+    await assert.rejects(
+      async () => await p.writeEnd.write("text" as unknown as Uint8Array),
+      TypeError,
+    );
+    await assert.rejects(async () => await p.readEnd.read([] as unknown as Uint8Array), TypeError);
+  });
+  await t.step("spawning a command that does not exist", () => {
+    assert.throws(
+      () => spawn("sysipc-no-such-command"),
+      (e: unknown) =>
+        e instanceof IpcError && e.code === "ENOENT" && /sysipc-no-such-command/.test(e.message),
+    );
+  });
+  await t.step("spawn options that make no sense", () => {
+    using p = pipe();
+    assert.throws(() => spawn("true", { stdin: "pipe" as unknown as "null" }), TypeError);
+    assert.throws(() => spawn("true", { fds: { 1: p.writeEnd } }), RangeError);
+    assert.throws(() => spawn("true", { args: ["a\0b"] }), TypeError);
+    p.writeEnd.close();
+    assert.throws(() => spawn("true", { stdout: p.writeEnd }), TypeError);
+  });
+  await t.step("kill with an unknown signal, and after the child was reaped", async () => {
+    const c = spawn("true");
+    assert.throws(() => c.kill("SIGNOPE"), TypeError);
+    await c.status;
+    assert.throws(() => c.kill(), (e: unknown) => e instanceof IpcError && e.code === "ESRCH");
+  });
+});
+
+Deno.test("children are reaped and no descriptors leak across many spawns", async () => {
+  await assertNoFdLeak(async () => {
+    const pids: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      using p = pipe();
+      const c = spawn("sh", { args: ["-c", "echo $$"], stdout: p.writeEnd, stderr: "null" });
+      p.writeEnd.close();
+      const text = dec.decode(await readAll(p.readEnd)).trim();
+      assert.equal(Number(text), c.pid);
+      assert.equal((await c.status).code, 0);
+      pids.push(c.pid);
+    }
+    for (const pid of pids) assert.equal(isZombie(pid), false);
+  });
+});
+
+Deno.test("kill() ends a child and status reports the signal", async () => {
+  const c = spawn("sleep", { args: ["30"] });
+  c.kill("SIGKILL");
+  assert.deepEqual(await c.status, { success: false, code: 137, signal: "SIGKILL" });
+});
+
+Deno.test("spawn() passes cwd, env and /dev/null as asked", async () => {
+  using p = pipe();
+  const c = spawn("sh", {
+    args: ["-c", 'printf "%s|%s|" "$SYSIPC_T" "$(pwd)"; cat'],
+    cwd: "/tmp",
+    env: { SYSIPC_T: "yes" },
+    stdin: "null",
+    stdout: p.writeEnd,
+  });
+  p.writeEnd.close();
+  assert.equal(dec.decode(await readAll(p.readEnd)), "yes|/tmp|");
+  await c.status;
+});
+
+Deno.test("a child gets SIGPIPE back: `yes | head -1` ends instead of spinning", async () => {
+  using p = pipe();
+  const yes = spawn("yes", { stdout: p.writeEnd });
+  const head = spawn("head", { args: ["-1"], stdin: p.readEnd, stdout: "null" });
+  p.close();
+  assert.equal((await head.status).success, true);
+  assert.equal((await yes.status).signal, "SIGPIPE");
+});
