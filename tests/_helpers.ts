@@ -146,3 +146,40 @@ export async function compileC(src: URL, dir: string, extra: string[] = []): Pro
   assert.equal(r.code, 0, `cc failed: ${new TextDecoder().decode(r.stderr)}`);
   return out;
 }
+
+/** One System V IPC object as `/proc/sysvipc/*` lists it. */
+export interface IpcObject {
+  kind: "shm" | "sem" | "msg";
+  key: number;
+  id: number;
+}
+
+/** Every System V shared memory segment, semaphore set and message queue (what `ipcs` shows). */
+export function ipcObjects(): IpcObject[] {
+  const out: IpcObject[] = [];
+  for (const kind of ["shm", "sem", "msg"] as const) {
+    const text = readProcText(`/proc/sysvipc/${kind}`) ?? "";
+    for (const line of text.split("\n").slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 2 || f[0] === "") continue;
+      out.push({ kind, key: Number(f[0]), id: Number(f[1]) });
+    }
+  }
+  return out;
+}
+
+/**
+ * Asserts that `fn` leaves `ipcs` as it found it: no segment, semaphore set
+ * or queue created and left behind, none removed that existed before.
+ * (Other programs creating IPC objects at the same time would disturb this;
+ * the suite runs its modules one after another.)
+ */
+export async function assertNoIpcLeak(fn: () => Promise<void> | void): Promise<void> {
+  const show = (o: IpcObject) => `${o.kind} id ${o.id} key 0x${(o.key >>> 0).toString(16)}`;
+  const before = new Set(ipcObjects().map(show));
+  await fn();
+  const after = new Set(ipcObjects().map(show));
+  const added = [...after].filter((x) => !before.has(x));
+  const removed = [...before].filter((x) => !after.has(x));
+  assert.deepEqual({ added, removed }, { added: [], removed: [] }, "ipcs changed");
+}
