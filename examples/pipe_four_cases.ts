@@ -18,14 +18,17 @@
  */
 import { IpcError, pipe, spawn } from "../mod.ts";
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Whether `p` settles within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let done = false;
-  p.then(() => done = true, () => done = true);
-  await sleep(ms);
-  return done;
+/** Whether `p` settles within `ms` (the timer is cleared as soon as it does). */
+function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
+    const done = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    p.then(done, done);
+  });
 }
 
 /**
@@ -37,20 +40,22 @@ export async function fourCases(log: (s: string) => void = console.log): Promise
   {
     log("case 1: the reader does not read; the writer writes one byte at a time");
     const p = pipe();
-    const reader = spawn("sleep", { args: ["2"], stdin: p.readEnd }); // holds the read end
+    // `sleep` holds the read end and never reads it.
+    const reader = spawn("sleep", { args: ["30"], stdin: p.readEnd });
     p.readEnd.close();
     const one = new Uint8Array([97]); // 'a', as in the seed
     let written = 0;
     for (;;) {
       const w = p.writeEnd.write(one);
-      if (!await settlesWithin(w, written % 16384 === 0 ? 20 : 0)) {
+      if (!await settlesWithin(w, 200)) {
         log(`  write #${written + 1} is waiting: the pipe is full after ${written} bytes`);
-        reader.kill();
-        await reader.status; // the only reader is gone: the pending write fails
+        reader.kill(); // the only reader goes away: the pending write fails
+        await reader.status;
         await w.catch((e) => log(`  …and once the reader exits it fails with ${e.code}`));
         break;
       }
-      written++;
+      await w; // rethrows if the write failed for another reason
+      if (++written % 16384 === 0) log(`  ${written} bytes written`);
     }
     p.close();
   }

@@ -1,0 +1,104 @@
+/**
+ * The demo tour: every demo of the seed tutorial, run one after another
+ * without any input, each with real processes on both sides.
+ *
+ *     deno task demo
+ *
+ * (which is `deno run --allow-ffi --allow-read --allow-write --allow-run
+ * --allow-env examples/tour.ts`). Pass demo names to run only some of them:
+ * `deno task demo fifo ls_grep`.
+ *
+ * @module
+ */
+import { pipe, spawn } from "../pipe/mod.ts";
+import { parent } from "./pipe_parent_child.ts";
+import { fourCases } from "./pipe_four_cases.ts";
+import { lsGrep } from "./ls_grep.ts";
+import { fifoServer } from "./fifo_server.ts";
+
+const bold = (s: string) => Deno.stdout.isTerminal() ? `\x1b[1m${s}\x1b[0m` : s;
+const indent = (line: string) => console.log(`  ${line.trimEnd()}`);
+const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
+
+/** Runs an example file as its own Deno process; its output is indented into ours. */
+async function runExample(file: string, args: string[]): Promise<number> {
+  const out = pipe();
+  const child = spawn(Deno.execPath(), {
+    args: ["run", "--quiet", ...PERMS, new URL(file, import.meta.url).pathname, ...args],
+    stdout: out.writeEnd,
+  });
+  out.writeEnd.close();
+  let pending = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of out.readable) {
+    pending += decoder.decode(chunk, { stream: true });
+    const lines = pending.split("\n");
+    pending = lines.pop()!;
+    for (const line of lines) console.log(`    [pid ${child.pid}] ${line}`);
+  }
+  if (pending) console.log(`    [pid ${child.pid}] ${pending}`);
+  return (await child.status).code;
+}
+
+interface Demo {
+  name: string;
+  title: string;
+  run(): Promise<void>;
+}
+
+const DEMOS: Demo[] = [
+  {
+    name: "pipe",
+    title: "匿名管道 — a child writes into a pipe, the parent reads until EOF and reaps it",
+    run: () => parent(200, indent),
+  },
+  {
+    name: "four_cases",
+    title: "管道读写的四种特殊情况 — the four special cases, and the pipe's size",
+    run: () => fourCases(indent),
+  },
+  {
+    name: "ls_grep",
+    title: "ls -l | grep — two children joined by our pipe; the parent copies nothing",
+    run: async () => {
+      const dir = new URL(".", import.meta.url).pathname;
+      indent(`$ ls -l ${dir} | grep fifo     (grep writes straight to this terminal)`);
+      const code = await lsGrep(dir, "fifo");
+      indent(`(ls and grep exited; grep's code is ${code})`);
+    },
+  },
+  {
+    name: "fifo",
+    title: "命名管道 — a FIFO server reads what a separate client process writes",
+    run: async () => {
+      const dir = Deno.makeTempDirSync({ prefix: "sysipc_tour_" });
+      try {
+        const path = `${dir}/myfifo`;
+        const served = fifoServer(path, indent);
+        const code = await runExample("./fifo_client.ts", [path, "3", "200"]);
+        const messages = await served;
+        indent(`(client exited with ${code}; the server read ${messages} messages)`);
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
+      }
+    },
+  },
+];
+
+if (import.meta.main) {
+  const wanted = Deno.args.length > 0 ? new Set(Deno.args) : undefined;
+  const unknown = [...(wanted ?? [])].filter((n) => !DEMOS.some((d) => d.name === n));
+  if (unknown.length > 0) {
+    console.error(`Unknown demo ${unknown.join(", ")}; pick from ${DEMOS.map((d) => d.name)}`);
+    Deno.exit(2);
+  }
+  const t0 = performance.now();
+  let n = 0;
+  for (const demo of DEMOS) {
+    if (wanted && !wanted.has(demo.name)) continue;
+    console.log(bold(`\n▶ ${demo.name}: ${demo.title}`));
+    await demo.run();
+    n++;
+  }
+  console.log(bold(`\n✔ ${n} demos in ${((performance.now() - t0) / 1000).toFixed(1)} s`));
+}

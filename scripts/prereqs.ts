@@ -1,0 +1,58 @@
+/**
+ * Makes sure what the test suite needs beyond Deno is on the machine, so that
+ * `deno task test` works on a fresh Debian machine that has only Node/npm,
+ * gcc and apt:
+ *
+ * - a C compiler (`cc`) for the seed's own C programs;
+ * - Debian's `python3-sysv-ipc` for the Python interop tests — installed with
+ *   `apt-get` when it is missing and we are root; otherwise a clear message
+ *   says what to install.
+ *
+ *     deno run --allow-run --allow-read scripts/prereqs.ts
+ *
+ * @module
+ */
+
+async function ok(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const r = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
+    return r.success;
+  } catch {
+    return false; // not installed
+  }
+}
+
+async function run(cmd: string, args: string[]): Promise<void> {
+  console.error(`prereqs: ${cmd} ${args.join(" ")}`);
+  const r = await new Deno.Command(cmd, { args, stdout: "inherit", stderr: "inherit" }).output();
+  if (!r.success) throw new Error(`${cmd} ${args.join(" ")} failed with code ${r.code}`);
+}
+
+const problems: string[] = [];
+
+if (!await ok("cc", ["--version"])) {
+  problems.push("a C compiler: apt-get install gcc");
+}
+
+const PYTHON = "/usr/bin/python3";
+if (!await ok(PYTHON, ["-c", "import sysv_ipc"])) {
+  const id = await new Deno.Command("id", { args: ["-u"], stdout: "piped" }).output();
+  const root = new TextDecoder().decode(id.stdout).trim() === "0";
+  if (root && await ok("apt-get", ["--version"])) {
+    const env = ["-o", "Dpkg::Use-Pty=0"];
+    try {
+      await run("apt-get", ["install", "-y", "-q", ...env, "python3-sysv-ipc"]);
+    } catch {
+      await run("apt-get", ["update", "-q"]);
+      await run("apt-get", ["install", "-y", "-q", ...env, "python3-sysv-ipc"]);
+    }
+  }
+  if (!await ok(PYTHON, ["-c", "import sysv_ipc"])) {
+    problems.push(`Python's sysv_ipc for ${PYTHON}: apt-get install python3-sysv-ipc`);
+  }
+}
+
+if (problems.length > 0) {
+  console.error(`The tests need:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+  Deno.exit(1);
+}
