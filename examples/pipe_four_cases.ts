@@ -18,7 +18,6 @@
  */
 import { IpcError, pipe, spawn } from "../mod.ts";
 
-
 /** Whether `p` settles within `ms` (the timer is cleared as soon as it does). */
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
