@@ -19,10 +19,16 @@ const sys = libc(
   } as const,
 );
 
-let slot: Pointer | undefined;
+let slot: Int32Array | undefined;
 
 /** The calling thread's current errno. */
 export function errno(): number {
-  if (slot === undefined) slot = sys().__errno_location();
-  return getBackend().readI32(slot);
+  if (slot === undefined) {
+    // A 4-byte view over this thread's errno: reading it is then a plain
+    // memory load, with no FFI call that could itself disturb errno. Each
+    // Worker has its own copy of this module, so its own slot.
+    const p: Pointer = sys().__errno_location();
+    slot = new Int32Array(getBackend().arrayBufferAt(p, 4));
+  }
+  return slot[0];
 }

@@ -76,6 +76,7 @@ export class PipeEnd {
   #nowait = true; // false once RWF_NOWAIT proved unsupported for this fd
   #iov = new BigUint64Array(2);
   #writing: Promise<unknown> = Promise.resolve();
+  #queued = 0; // write() calls not finished yet
   #readable?: ReadableStream<Uint8Array>;
   #writable?: WritableStream<Uint8Array>;
   #token = {};
@@ -235,15 +236,28 @@ export class PipeEnd {
    * ```
    */
   write(data: Uint8Array): Promise<number> {
-    checkBytes(data, "data");
-    this.#ensureOpen("write");
-    const run = this.#writing.then(() => this.#writeAll(data));
+    let done = 0;
+    try {
+      checkBytes(data, "data");
+      this.#ensureOpen("write");
+      // Fast path: nothing queued ahead of us, so try at once, synchronously.
+      // Most writes finish here without touching the promise queue.
+      if (this.#queued === 0 && data.byteLength > 0) {
+        done = Math.max(0, this.#try("write", data));
+        if (done === data.byteLength) return Promise.resolve(done);
+      }
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    this.#queued++;
+    const run = this.#writing.then(() => this.#writeAll(data, done)).finally(() => {
+      this.#queued--;
+    });
     this.#writing = run.catch(() => {});
     return run;
   }
 
-  async #writeAll(data: Uint8Array): Promise<number> {
-    let off = 0;
+  async #writeAll(data: Uint8Array, off: number): Promise<number> {
     let spins = 0;
     while (off < data.byteLength) {
       this.#ensureOpen("write");
