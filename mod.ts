@@ -1,8 +1,9 @@
 /**
  * sysipc: Linux inter-process communication for TypeScript — anonymous pipes,
- * named pipes (FIFOs), and (in `./shm`, `./sem`) System V shared memory and
- * semaphores, bound straight to libc through the runtime's FFI and offered as
- * web streams, typed arrays and promises. Requires `--allow-ffi`.
+ * named pipes (FIFOs), System V shared memory and System V semaphores, bound
+ * straight to libc through the runtime's FFI and offered as web streams,
+ * typed arrays and promises. Each part is also its own entry point:
+ * `./pipe`, `./fifo`, `./shm`, `./sem`. Requires `--allow-ffi`.
  *
  * @example A child writes, the parent reads
  * ```ts
@@ -20,3 +21,4 @@ export { IpcError } from "./_ffi/errors.ts";
 export type { IpcErrorOptions } from "./_ffi/errors.ts";
 export * from "./pipe/mod.ts";
 export * from "./fifo/mod.ts";
+export * from "./shm/mod.ts";

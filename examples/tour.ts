@@ -15,6 +15,7 @@ import { parent } from "./pipe_parent_child.ts";
 import { fourCases } from "./pipe_four_cases.ts";
 import { lsGrep } from "./ls_grep.ts";
 import { fifoServer } from "./fifo_server.ts";
+import { shmServer } from "./shm_server.ts";
 
 const bold = (s: string) => Deno.stdout.isTerminal() ? `\x1b[1m${s}\x1b[0m` : s;
 const indent = (line: string) => console.log(`  ${line.trimEnd()}`);
@@ -78,6 +79,31 @@ const DEMOS: Demo[] = [
         const code = await runExample("./fifo_client.ts", [path, "3", "200"]);
         const messages = await served;
         indent(`(client exited with ${code}; the server read ${messages} messages)`);
+      } finally {
+        Deno.removeSync(dir, { recursive: true });
+      }
+    },
+  },
+  {
+    name: "shm",
+    title: "共享内存 — a client process writes A, AB, ABC… into a segment the server prints; " +
+      "nattch moves like `ipcs -m`",
+    run: async () => {
+      const dir = Deno.makeTempDirSync({ prefix: "sysipc_tour_" });
+      try {
+        const stop = new AbortController();
+        const show = (l: string) => indent(l === "" ? "(empty: no client has written yet)" : l);
+        const served = shmServer(dir, 100, 150, show, stop.signal);
+        await new Promise((r) => setTimeout(r, 300)); // the server creates the segment first
+        const code = await runExample("./shm_client.ts", [dir, "5", "200"]);
+        await new Promise((r) => setTimeout(r, 300)); // let the server see the detach
+        stop.abort();
+        const { last, attachCounts } = await served;
+        indent(
+          `(client exited with ${code}; last text "${last}"; nattch went ${
+            attachCounts.join(" → ")
+          })`,
+        );
       } finally {
         Deno.removeSync(dir, { recursive: true });
       }
