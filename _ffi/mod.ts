@@ -13,7 +13,7 @@ export type {
   Pointer,
   SymbolTable,
 } from "./types.ts";
-export { getBackend, libc, libcPath } from "./runtime.ts";
+export { envVar, getBackend, libc, libcPath } from "./runtime.ts";
 export { errno } from "./errno.ts";
 export { Errno, ERRNO_NAMES, errnoName, IpcError, ipcError } from "./errors.ts";
 export type { IpcErrorOptions } from "./errors.ts";

@@ -1,17 +1,30 @@
 /**
  * Picks the runtime backend and loads libc lazily, on first use.
  *
+ * The choice is made on the first call that needs native code, never at
+ * import: Deno (`Deno.dlopen`), then Bun (`bun:ffi`), then Node.js (koffi).
+ * The Bun and Node backends load `bun:ffi` and koffi only when chosen, through
+ * `process.getBuiltinModule`, so no other runtime ever tries to resolve them.
+ *
  * @module
  */
 import type { Backend, Bound, SymbolTable } from "./types.ts";
 import { denoBackend } from "./deno.ts";
+import { bunBackend } from "./bun.ts";
+import { nodeBackend } from "./node.ts";
 
 let backend: Backend | undefined;
 
 /** The default C library; override with the `SYSIPC_LIBC` environment variable. */
 export const DEFAULT_LIBC = "libc.so.6";
 
-function envVar(name: string): string | undefined {
+/**
+ * An environment variable on any runtime, or `undefined` when it is unset or
+ * cannot be read (Deno without `--allow-env`).
+ *
+ * @param name The variable.
+ */
+export function envVar(name: string): string | undefined {
   try {
     // deno-lint-ignore no-explicit-any
     const g = globalThis as any;
@@ -44,11 +57,17 @@ export function getBackend(): Backend {
   const g = globalThis as any;
   if (typeof g.Deno?.dlopen === "function") {
     backend = denoBackend();
-    return backend;
+  } else if (g.process?.versions?.bun !== undefined) {
+    backend = bunBackend();
+  } else if (g.process?.versions?.node !== undefined) {
+    backend = nodeBackend();
+  } else {
+    throw new Error(
+      "sysipc found no foreign-function interface in this runtime: run it with Deno " +
+        "(--allow-ffi), Node.js ≥ 20.16 with the koffi package, or Bun.",
+    );
   }
-  throw new Error(
-    "sysipc found no foreign-function interface in this runtime: run it with Deno (--allow-ffi).",
-  );
+  return backend;
 }
 
 /** The path of the C library the bindings load. */

@@ -1,0 +1,220 @@
+/**
+ * The Node.js backend: koffi (https://koffi.dev), loaded on first use.
+ *
+ * koffi 3 already speaks our value vocabulary: pointers are `bigint` (or
+ * `null`), 64-bit integer results are a `number` when they fit in 53 bits and
+ * a `bigint` otherwise (as on Deno), and a `void *` parameter takes a typed
+ * array, `DataView` or `ArrayBuffer` by address, without copying. So a bound
+ * synchronous function is koffi's own function, with no wrapper on the hot
+ * path.
+ *
+ * `nonblocking` functions run on the Worker pool of offthread.ts
+ * (`worker_threads`, each Worker loading koffi itself), not through koffi's
+ * `.async()`: that one uses the libuv thread pool, four threads shared with
+ * `fs`, `dns` and `crypto`, and four pending FIFO opens left no thread for
+ * the shared waiter's `poll()`, so a pipe read hung (reproduced).
+ *
+ * Nothing here imports koffi at module load: `nodeBackend()` requires it,
+ * and only `getBackend()` on Node calls that.
+ *
+ * @module
+ */
+import { OffThread, workerSource } from "./offthread.ts";
+import type {
+  Backend,
+  Bound,
+  NativeResultType,
+  NativeType,
+  Pointer,
+  SymbolTable,
+} from "./types.ts";
+
+/** The part of koffi's API this backend uses. */
+interface Koffi {
+  load(path: string | null): KoffiLibrary;
+  address(value: unknown): bigint;
+  view(ptr: unknown, length: number): ArrayBuffer;
+  decode(ptr: unknown, offset: number, type: string): unknown;
+  decode(ptr: unknown, type: string, length: number): unknown;
+  version: string;
+}
+interface KoffiLibrary {
+  func(name: string, result: string, parameters: string[]): KoffiFunction;
+}
+interface KoffiFunction {
+  (...args: unknown[]): unknown;
+}
+
+/** Our vocabulary to koffi type names (`isize`/`usize` are pointer-sized). */
+const KOFFI_TYPES: Record<NativeType | NativeResultType, string> = {
+  i8: "int8_t",
+  u8: "uint8_t",
+  i16: "int16_t",
+  u16: "uint16_t",
+  i32: "int32_t",
+  u32: "uint32_t",
+  i64: "int64_t",
+  u64: "uint64_t",
+  isize: "intptr_t",
+  usize: "size_t",
+  f64: "double",
+  pointer: "void *",
+  buffer: "void *",
+  void: "void",
+};
+
+// deno-lint-ignore no-explicit-any
+type Any = any;
+
+/** The Worker's part of the off-thread protocol (see offthread.ts), CommonJS. */
+const WORKER_PRELUDE = `
+const { workerData } = require("node:worker_threads");
+const koffi = require(workerData.koffi);
+const T = ${JSON.stringify(KOFFI_TYPES)};
+const libs = new Map();
+const start = (run) => run(workerData.sab);
+const bind = (d) => {
+  let lib = libs.get(d.path);
+  if (!lib) libs.set(d.path, lib = koffi.load(d.path));
+  return lib.func(d.symbol, T[d.result], d.parameters.map((p) => T[p]));
+};
+const pointer = (address) => address;
+`;
+
+/** A CommonJS `require` for this module's location, or undefined off Node/Bun. */
+function nodeRequire(from: string): ((id: string) => unknown) | undefined {
+  const proc = (globalThis as Any).process;
+  const mod = proc?.getBuiltinModule?.("node:module");
+  return mod?.createRequire?.(from);
+}
+
+function loadKoffi(): { koffi: Koffi; path: string } {
+  const proc = (globalThis as Any).process;
+  const req = nodeRequire(import.meta.url);
+  if (!req) {
+    throw new Error(
+      `sysipc needs Node.js ≥ 20.16 (process.getBuiltinModule); this is ${
+        proc?.version ?? "an unknown runtime"
+      }.`,
+    );
+  }
+  const errors: unknown[] = [];
+  // Next to the library first (the npm package depends on koffi), then the
+  // application's own node_modules (for a copy of the source tree).
+  const cwd = proc?.cwd?.();
+  const places = [req, cwd ? nodeRequire(`${cwd}/`) : undefined];
+  for (const r of places) {
+    if (!r) continue;
+    try {
+      const k = r("koffi") as Koffi & { default?: Koffi };
+      const path = (r as unknown as { resolve(id: string): string }).resolve("koffi");
+      return { koffi: typeof k.load === "function" ? k : k.default!, path };
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  throw new Error(
+    "sysipc on Node.js calls libc through the koffi package, which is not installed: " +
+      "run `npm install koffi` (it is a dependency of the sysipc npm package).",
+    { cause: errors[0] },
+  );
+}
+
+/**
+ * An `exit` listener for a process whose Workers may be blocked in C: Node
+ * joins every Worker thread before it exits, and one blocked in `poll()` or
+ * `open()` never returns, so `process.exit()` or an uncaught exception would
+ * hang. When a call is pending, it runs the `exit` listeners registered after
+ * it and ends the process with `_exit()` (Linux writes to stdout and stderr
+ * synchronously, so no output is lost).
+ */
+function exitPastBlockedWorkers(koffi: Koffi, proc: Any, busy: () => number) {
+  const _exit = koffi.load(null).func("_exit", "void", ["int32_t"]);
+  const listener = (code: number) => {
+    if (busy() === 0) return;
+    const all = proc.listeners("exit") as ((code: number) => void)[];
+    for (const l of all.slice(all.indexOf(listener) + 1)) l.call(proc, code);
+    _exit(code ?? proc.exitCode ?? 0);
+  };
+  return listener;
+}
+
+/** Creates the Node backend (loads koffi now). Call only on Node. */
+export function nodeBackend(): Backend {
+  const { koffi, path: koffiPath } = loadKoffi();
+  const libs = new Map<string, KoffiLibrary>();
+  const proc = (globalThis as Any).process;
+  const { Worker } = proc.getBuiltinModule("node:worker_threads");
+  let exitHooked = false;
+  const pool = new OffThread((sab, died) => {
+    if (!exitHooked) {
+      exitHooked = true;
+      proc.on("exit", exitPastBlockedWorkers(koffi, proc, () => pool.busy));
+    }
+    const w = new Worker(workerSource(WORKER_PRELUDE), {
+      eval: true,
+      workerData: { sab, koffi: koffiPath },
+    });
+    w.on("error", (e: Error) => died(String(e?.message ?? e)));
+    w.on("exit", (code: number) => died(`the Worker exited (code ${code})`));
+    return w;
+  }, (buf) => koffi.address(buf));
+
+  return {
+    name: `Node.js (koffi ${koffi.version})`,
+    open<S extends SymbolTable>(path: string, table: S): Bound<S> {
+      let lib = libs.get(path);
+      if (!lib) {
+        lib = koffi.load(path);
+        libs.set(path, lib);
+      }
+      const out: Record<string, unknown> = {};
+      for (const [key, def] of Object.entries(table)) {
+        // Bound here even when it runs on a Worker: a missing symbol fails now, as on Deno.
+        const fn = lib.func(
+          def.name ?? key,
+          KOFFI_TYPES[def.result],
+          def.parameters.map((p) => KOFFI_TYPES[p]),
+        );
+        out[key] = def.nonblocking ? pool.bind(path, key, def) : fn;
+      }
+      return out as Bound<S>;
+    },
+    addressOf(buf) {
+      // koffi reads the backing store's address (V8 moves a small on-heap
+      // typed array off-heap first; backing stores never move afterwards).
+      return buf.byteLength === 0 ? 0n : koffi.address(buf);
+    },
+    pointerValue(p: Pointer) {
+      return p === null ? 0n : BigInt(p as unknown as bigint);
+    },
+    pointerFrom(address: bigint): Pointer {
+      return address === 0n ? null : (address as unknown as Pointer);
+    },
+    arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
+      return koffi.view(p, length);
+    },
+    readI32(p: Pointer, offset = 0) {
+      return koffi.decode(p, offset, "int32_t") as number;
+    },
+    readPointer(p: Pointer, offset = 0): Pointer {
+      return (koffi.decode(p, offset, "void *") ?? null) as Pointer;
+    },
+    readCString(p: Pointer) {
+      return koffi.decode(p, "char", -1) as string;
+    },
+    detachArrayBuffer(buf: ArrayBuffer) {
+      // Node ≥ 21 has transfer(); Node 20 has not, and structuredClone()
+      // silently leaves a koffi.view buffer attached: report false, and shm/
+      // maps anonymous memory over the segment instead.
+      const t = (buf as unknown as { transfer?: (n: number) => ArrayBuffer }).transfer;
+      if (typeof t !== "function") return false;
+      try {
+        t.call(buf, 0);
+      } catch {
+        return false;
+      }
+      return buf.byteLength === 0;
+    },
+  };
+}

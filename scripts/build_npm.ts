@@ -1,0 +1,98 @@
+/**
+ * Builds the npm package into `npm/`: ES modules and `.d.ts` files compiled
+ * by the TypeScript compiler pinned in `tools/` (relative `.ts` imports are
+ * rewritten to `.js` by `rewriteRelativeImportExtensions`), a `package.json`
+ * with one export per module, README and LICENSE.
+ *
+ *     npm ci --prefix tools            # once: brings tools/node_modules/.bin/tsc
+ *     deno run -A scripts/build_npm.ts
+ *     (cd npm && npm pack)             # the tarball a Node or Bun user installs
+ *
+ * Not dnt: it lives on JSR, which these machines cannot reach, and its Deno
+ * shim has no `dlopen` anyway; the runtime differences live in `_ffi/`.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const out = join(root, "npm");
+const tsc = join(root, "tools/node_modules/.bin/tsc");
+
+const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+
+// One entry per module; shm/ and sem/ only once they have a mod.ts.
+const modules: [string, string][] = [[".", "mod"]];
+for (const m of ["pipe", "fifo", "shm", "sem"]) {
+  if (await exists(join(root, m, "mod.ts"))) modules.push([`./${m}`, `${m}/mod`]);
+}
+
+if (!(await exists(tsc))) {
+  throw new Error(`No TypeScript compiler at ${tsc}: run \`npm ci --prefix tools\` first.`);
+}
+const deno = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
+
+await Deno.remove(out, { recursive: true }).catch(() => {});
+await Deno.mkdir(out, { recursive: true });
+
+// The Deno backend names the `Deno` namespace; the npm build type-checks
+// without Deno's types, so it gets this stand-in (it only runs on Deno).
+const shim = join(await Deno.makeTempDir(), "deno_shim.d.ts");
+await Deno.writeTextFile(
+  shim,
+  "declare namespace Deno { type ForeignLibraryInterface = any; }\ndeclare const Deno: any;\n",
+);
+const tsconfig = {
+  compilerOptions: {
+    target: "es2022",
+    module: "esnext",
+    moduleResolution: "bundler",
+    lib: ["es2024", "esnext.disposable", "dom"],
+    types: [],
+    strict: true,
+    skipLibCheck: true,
+    declaration: true,
+    rewriteRelativeImportExtensions: true,
+    rootDir: root,
+    outDir: join(out, "esm"),
+  },
+  files: [...modules.map(([, m]) => join(root, `${m}.ts`)), shim],
+};
+const config = join(dirname(shim), "tsconfig.json");
+await Deno.writeTextFile(config, JSON.stringify(tsconfig, null, 2));
+const { code } = await new Deno.Command(tsc, { args: ["-p", config] }).spawn().status;
+await Deno.remove(dirname(shim), { recursive: true });
+if (code !== 0) throw new Error(`tsc failed (exit code ${code})`);
+
+const pkg = {
+  name: "sysipc",
+  version: deno.version,
+  description: "Linux IPC for TypeScript: pipes, FIFOs, System V shared memory and " +
+    "semaphores, bound to libc through the runtime's FFI (Node.js via koffi, Bun, Deno).",
+  license: deno.license ?? "MIT",
+  type: "module",
+  exports: Object.fromEntries(
+    modules.map(([name, m]) => [name, { types: `./esm/${m}.d.ts`, default: `./esm/${m}.js` }]),
+  ),
+  main: "./esm/mod.js",
+  types: "./esm/mod.d.ts",
+  files: ["esm/", "README.md", "LICENSE"],
+  os: ["linux"],
+  engines: { node: ">=20.16", bun: ">=1.1", deno: ">=2.0" },
+  dependencies: { koffi: "^3.3.4" },
+  keywords: ["ipc", "pipe", "fifo", "shared-memory", "semaphore", "sysv", "ffi", "linux"],
+};
+await Deno.writeTextFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+
+await Deno.copyFile(join(root, "LICENSE"), join(out, "LICENSE"));
+if (await exists(join(root, "README.md"))) {
+  await Deno.copyFile(join(root, "README.md"), join(out, "README.md"));
+} else {
+  console.warn("No README.md at the repository root: the package gets a short one.");
+  await Deno.writeTextFile(
+    join(out, "README.md"),
+    `# sysipc\n\n${pkg.description}\n\n    npm install sysipc\n`,
+  );
+}
+console.log(`Built ${out} (${modules.map(([n]) => n).join(" ")}), version ${pkg.version}.`);
