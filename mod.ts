@@ -22,3 +22,4 @@ export type { IpcErrorOptions } from "./_ffi/errors.ts";
 export * from "./pipe/mod.ts";
 export * from "./fifo/mod.ts";
 export * from "./shm/mod.ts";
+export * from "./sem/mod.ts";

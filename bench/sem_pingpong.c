@@ -1,0 +1,116 @@
+/* sem_pingpong: System V semaphore round trips between two processes.
+ *
+ *   sem_pingpong self ROUNDS [WARMUP=1000]
+ *       Makes an IPC_PRIVATE set of two semaphores (both 0) and forks. The
+ *       parent does V(0) then P(1), the child P(0) then V(1): one round trip.
+ *       ROUNDS timed rounds after WARMUP untimed ones; prints
+ *       {"rounds":ROUNDS,"ns":<total>} and removes the set.
+ *   sem_pingpong pong ID
+ *       The peer for a ping side written in TypeScript: P(0) then V(1) on
+ *       set ID until the set is removed (EIDRM/EINVAL), then exits 0.
+ *   sem_pingpong uncontended PAIRS
+ *       One process, one semaphore at 1: PAIRS × { semop -1 IPC_NOWAIT;
+ *       semop +1 IPC_NOWAIT }; prints {"pairs":PAIRS,"ns":<total>}.
+ *
+ * Peer for bench/sem_bench.ts. Plain blocking semop(2), as C programs do.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/prctl.h>
+#include <sys/sem.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* 0 = done, 1 = the set is gone, -1 = other error. */
+static int op(int id, unsigned short num, short delta, short flags) {
+  struct sembuf b = {num, delta, flags};
+  for (;;) {
+    if (semop(id, &b, 1) == 0) return 0;
+    if (errno == EINTR) continue;
+    return (errno == EIDRM || errno == EINVAL) ? 1 : -1;
+  }
+}
+
+static int pong(int id) {
+  for (;;) {
+    int r = op(id, 0, -1, 0);
+    if (r == 1) return 0;
+    if (r < 0 || op(id, 1, 1, 0) < 0) {
+      perror("sem_pingpong pong");
+      return 2;
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
+  if (argc >= 3 && strcmp(argv[1], "pong") == 0) return pong(atoi(argv[2]));
+  if (argc >= 3 && strcmp(argv[1], "uncontended") == 0) {
+    long pairs = atol(argv[2]);
+    int id = semget(IPC_PRIVATE, 1, IPC_CREAT | 0600);
+    if (id < 0 || op(id, 0, 1, 0) != 0) {
+      perror("sem_pingpong uncontended");
+      return 2;
+    }
+    for (long i = 0; i < pairs / 10; i++) op(id, 0, -1, IPC_NOWAIT), op(id, 0, 1, IPC_NOWAIT);
+    long long t0 = now_ns();
+    for (long i = 0; i < pairs; i++) {
+      if (op(id, 0, -1, IPC_NOWAIT) != 0 || op(id, 0, 1, IPC_NOWAIT) != 0) {
+        perror("sem_pingpong uncontended");
+        return 2;
+      }
+    }
+    long long ns = now_ns() - t0;
+    semctl(id, 0, IPC_RMID);
+    printf("{\"pairs\":%ld,\"ns\":%lld}\n", pairs, ns);
+    return 0;
+  }
+  if (argc < 3 || strcmp(argv[1], "self") != 0) {
+    fprintf(stderr, "usage: %s self ROUNDS [WARMUP] | pong ID | uncontended PAIRS\n", argv[0]);
+    return 1;
+  }
+  long rounds = atol(argv[2]);
+  long warmup = argc > 3 ? atol(argv[3]) : 1000;
+  int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
+  if (id < 0) {
+    perror("semget");
+    return 2;
+  }
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("fork");
+    semctl(id, 0, IPC_RMID);
+    return 2;
+  }
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    _exit(pong(id));
+  }
+  long long t0 = 0;
+  for (long i = 0; i < warmup + rounds; i++) {
+    if (i == warmup) t0 = now_ns();
+    if (op(id, 0, 1, 0) != 0 || op(id, 1, -1, 0) != 0) {
+      perror("sem_pingpong: round trip");
+      semctl(id, 0, IPC_RMID);
+      return 2;
+    }
+  }
+  long long ns = now_ns() - t0;
+  semctl(id, 0, IPC_RMID); /* the child's P(0) fails with EIDRM: it exits */
+  int st;
+  waitpid(pid, &st, 0);
+  printf("{\"rounds\":%ld,\"ns\":%lld}\n", rounds, ns);
+  return 0;
+}

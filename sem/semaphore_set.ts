@@ -1,0 +1,625 @@
+/**
+ * `SemaphoreSet`: a System V semaphore set (`semget`/`semop`/`semctl`).
+ *
+ * @module
+ */
+import { Errno, errno, ipcError, yieldCpu } from "../_ffi/mod.ts";
+import { checkKey, IPC_PRIVATE, keyHex } from "../shm/key.ts";
+import {
+  checkAmount,
+  checkOptionsObject,
+  checkUndo,
+  checkWaitOptions,
+  INTERNAL,
+  perform,
+  SetCore,
+  tryOps,
+  type WaitOptions,
+} from "./_core.ts";
+import { IPC, limits, SEM_UNDO, SEMBUF_SHORTS, SEMCTL, semidDs, SEMVMX, sys } from "./_sys.ts";
+import { Semaphore } from "./semaphore.ts";
+
+/** Options for {@linkcode SemaphoreSet.create}. */
+export interface SemaphoreSetOptions {
+  /**
+   * The key other processes open the set by (e.g. from `ftok()`), or
+   * `IPC_PRIVATE` (0, the default) for a set reached only by its id
+   * ({@linkcode SemaphoreSet.fromId}).
+   */
+  key?: number;
+  /**
+   * How many semaphores, 1 to SEMMSL (32000 by default). Defaults to the
+   * length of `initial` if that is an array, else 1.
+   */
+  count?: number;
+  /**
+   * Initial values, 0–32767: one number for every semaphore, or one per
+   * semaphore. Default 0. Applied only when this call creates the set.
+   */
+  initial?: number | readonly number[];
+  /** Permission bits, default `0o600` (owner read/alter). */
+  mode?: number;
+  /**
+   * Fail with `EEXIST` if a set with this key exists (`IPC_EXCL`, the
+   * default). With `false`, an existing set is opened instead — its values
+   * are left alone, and it must have at least `count` semaphores.
+   */
+  exclusive?: boolean;
+}
+
+/** One operation of {@linkcode SemaphoreSet.op}: a `struct sembuf`. */
+export interface SemaphoreOp {
+  /** Which semaphore (0 to `count - 1`). */
+  index: number;
+  /**
+   * Negative: wait until the value is at least `-delta`, then subtract it.
+   * Positive: add it. Zero: wait until the value is 0. −32767 to 32767.
+   */
+  delta: number;
+  /** `SEM_UNDO`: the kernel reverts this operation when the process exits. */
+  undo?: boolean;
+}
+
+/** What {@linkcode SemaphoreSet.stat} returns (`struct semid_ds`). */
+export interface SemaphoreSetStat {
+  /** The key (0 for IPC_PRIVATE). */
+  key: number;
+  /** How many semaphores (`sem_nsems`). */
+  count: number;
+  /** Permission bits (`sem_perm.mode & 0o777`). */
+  mode: number;
+  /** Owner user id. */
+  uid: number;
+  /** Owner group id. */
+  gid: number;
+  /** Creator's user id. */
+  creatorUid: number;
+  /** Creator's group id. */
+  creatorGid: number;
+  /** Time of the last `semop` (`sem_otime`), `null` if none yet. */
+  lastOpTime: Date | null;
+  /** Time of creation or of the last `semctl` change (`sem_ctime`). */
+  changeTime: Date;
+}
+
+/**
+ * How long `open()` waits (ms) for a set created moments ago to be
+ * initialised (see {@linkcode SemaphoreSet.open}).
+ */
+const INIT_WAIT_MS = 10;
+/** Sets whose `sem_ctime` is older than this (s) are taken as initialised. */
+const INIT_RECENT_S = 2;
+
+function checkId(id: unknown): number {
+  if (typeof id !== "number" || !Number.isInteger(id)) {
+    throw new TypeError(`A semaphore set id must be an integer, got ${String(id)}`);
+  }
+  if (id < 0 || id > 0x7fffffff) {
+    throw new RangeError(`A semaphore set id must be between 0 and 2147483647, got ${id}`);
+  }
+  return id;
+}
+
+function checkCount(count: unknown): number {
+  if (typeof count !== "number" || !Number.isInteger(count)) {
+    throw new TypeError(`A semaphore count must be an integer, got ${String(count)}`);
+  }
+  const max = limits().semmsl;
+  if (count < 1 || count > max) {
+    throw new RangeError(
+      `A semaphore set holds 1 to ${max} semaphores (SEMMSL), got ${count}`,
+    );
+  }
+  return count;
+}
+
+function checkMode(mode: unknown): number {
+  if (typeof mode !== "number" || !Number.isInteger(mode)) {
+    throw new TypeError(`A semaphore set mode must be an integer such as 0o600, got ${mode}`);
+  }
+  if (mode < 0 || mode > 0o777) {
+    throw new RangeError(
+      `A semaphore set mode must be between 0 and 0o777, got 0o${mode.toString(8)}`,
+    );
+  }
+  return mode;
+}
+
+function checkValues(values: unknown, count: number, what: string): Uint16Array {
+  const out = new Uint16Array(count);
+  if (typeof values === "number") {
+    out.fill(checkAmount(values, what, 0));
+    return out;
+  }
+  if (!Array.isArray(values)) {
+    throw new TypeError(`${what} must be a number or an array of ${count} numbers`);
+  }
+  if (values.length !== count) {
+    throw new RangeError(
+      `${what} must have one value per semaphore (${count}), got ${values.length}`,
+    );
+  }
+  for (let i = 0; i < count; i++) out[i] = checkAmount(values[i], `value`, 0);
+  return out;
+}
+
+/** A short synchronous sleep (µs). */
+function pause(us: number): void {
+  const ts = new BigInt64Array([0n, BigInt(us * 1000)]);
+  sys().nanosleep(ts, null);
+}
+
+/**
+ * A System V semaphore set: `count` semaphores in the kernel, shared by every
+ * process that knows its key or id, living until someone removes it
+ * (`remove()`, or `ipcrm -s`). Use {@linkcode SemaphoreSet.at} for one
+ * semaphore (P/V, `lock()`), {@linkcode SemaphoreSet.op} for several at once.
+ *
+ * The handle holds no descriptor or mapping. `[Symbol.dispose]` cancels the
+ * waits parked through it and makes it unusable; it does not remove the set
+ * (removal is always explicit). Requires `--allow-ffi`.
+ *
+ * @example A producer and a consumer signal each other (here in one process)
+ * ```ts
+ * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+ * using set = SemaphoreSet.create({ count: 2, initial: [1, 0] });
+ * const [empty, full] = set;
+ * await empty.acquire(); // P(empty)
+ * full.release(); //        V(full)
+ * await full.acquire(); //  P(full)
+ * empty.release(); //       V(empty)
+ * console.log(set.getValues()); // [1, 0]
+ * set.remove();
+ * ```
+ */
+export class SemaphoreSet {
+  readonly #core: SetCore;
+  readonly #sems: (Semaphore | undefined)[];
+
+  /** @internal Use {@linkcode SemaphoreSet.create}, `open()` or `fromId()`. */
+  constructor(core: SetCore, internal?: symbol) {
+    if (internal !== INTERNAL) {
+      throw new TypeError(
+        "SemaphoreSet is not constructed directly: use SemaphoreSet.create(), open() or fromId()",
+      );
+    }
+    this.#core = core;
+    this.#sems = new Array(core.count);
+  }
+
+  /**
+   * Creates a semaphore set (`semget` with `IPC_CREAT | IPC_EXCL`) and sets
+   * its initial values (`SETALL`).
+   *
+   * Between `semget` and `SETALL` another process could open the set and see
+   * (or change) values that are about to be overwritten — the classic System
+   * V race. The window is a few µs (both calls run back to back, in one
+   * synchronous step); to close it for openers, `create()` then performs one
+   * net-zero `semop` on semaphore 0 (+1 −1, atomically), which stamps
+   * `sem_otime`, and {@linkcode SemaphoreSet.open} waits briefly while a
+   * fresh set has no `sem_otime` (Stevens, UNP vol. 2, §11.2). A side effect:
+   * `at(0).lastPid` is the creator until someone else operates on it.
+   *
+   * @param options `key` (default IPC_PRIVATE), `count` (default 1 or
+   *   `initial.length`), `initial` (default 0), `mode` (default `0o600`),
+   *   `exclusive` (default true).
+   * @returns The new (or, with `exclusive: false`, existing) set.
+   * @throws {TypeError} For a key, count, value or mode that is not an
+   *   integer, or `initial` that is neither a number nor an array.
+   * @throws {RangeError} For a key that does not fit in 32 bits, a count
+   *   outside 1–SEMMSL, values outside 0–32767, a mode above `0o777`, or an
+   *   `initial` array of the wrong length.
+   * @throws {IpcError} `EEXIST` if the key is taken (and `exclusive`);
+   *   `ENOSPC` at the system's limit of sets or semaphores; `EINVAL` if an
+   *   existing set opened with `exclusive: false` has fewer than `count`.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 3, initial: [1, 0, 5] });
+   * console.log(set.count, set.getValues()); // 3 [1, 0, 5]
+   * set.remove();
+   * ```
+   */
+  static create(options: SemaphoreSetOptions = {}): SemaphoreSet {
+    const o = checkOptionsObject(options, "SemaphoreSet.create()");
+    const key = o.key === undefined ? IPC_PRIVATE : checkKey(o.key);
+    const count = checkCount(o.count ?? (Array.isArray(o.initial) ? o.initial.length : 1));
+    const values = checkValues(o.initial ?? 0, count, "initial");
+    const mode = checkMode(o.mode ?? 0o600);
+    const exclusive = o.exclusive ?? true;
+    if (typeof exclusive !== "boolean") {
+      throw new TypeError("SemaphoreSet.create() option exclusive must be a boolean");
+    }
+    const s = sys();
+    const id = s.semget(key, count, IPC.CREAT | IPC.EXCL | mode);
+    if (id < 0) {
+      const e = errno();
+      if (e === Errno.EEXIST && !exclusive) return SemaphoreSet.#openKey(key, count, "create");
+      throw ipcError("Cannot create semaphore set", "semget", e, `key ${keyHex(key)}`);
+    }
+    const core = new SetCore(id, key, count);
+    // Initialise at once, then stamp sem_otime with a net-zero operation.
+    let e = 0;
+    if (values.some((v) => v !== 0) && s.semctl_buf(id, 0, SEMCTL.SETALL, values) < 0) e = errno();
+    if (e === 0) {
+      const stamp = values[0] < SEMVMX
+        ? new Int16Array([0, 1, IPC.NOWAIT, 0, -1, IPC.NOWAIT])
+        : new Int16Array([0, -1, IPC.NOWAIT, 0, 1, IPC.NOWAIT]);
+      e = tryOps(id, stamp, 2n);
+    }
+    if (e !== 0) {
+      s.semctl(id, 0, IPC.RMID, 0n);
+      throw core.fail("Cannot initialise semaphore set", "semctl", e);
+    }
+    return new SemaphoreSet(core, INTERNAL);
+  }
+
+  /**
+   * Opens an existing set by key (`semget` without `IPC_CREAT`).
+   *
+   * If the set was created in the last 2 seconds and no `semop` has run on it
+   * yet (`sem_otime` is 0), its creator may still be setting the initial
+   * values; `open()` then waits up to 10 ms (synchronously) for the creator's
+   * first operation. Sets made by `SemaphoreSet.create()` are stamped at once;
+   * other programs' fresh sets cost at most that wait.
+   *
+   * @param key The key (e.g. from `ftok()`); not IPC_PRIVATE.
+   * @returns The set.
+   * @throws {TypeError} If `key` is not an integer.
+   * @throws {RangeError} If `key` does not fit in 32 bits, or is IPC_PRIVATE
+   *   (a private set is reached by id: {@linkcode SemaphoreSet.fromId}).
+   * @throws {IpcError} `ENOENT` if no set has this key; `EACCES` without permission.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * const key = 0x1f2e_0001;
+   * using created = SemaphoreSet.create({ key, initial: 7 });
+   * using opened = SemaphoreSet.open(key); // typically in another process
+   * console.log(opened.id === created.id, opened.at(0).value); // true 7
+   * created.remove();
+   * ```
+   */
+  static open(key: number): SemaphoreSet {
+    const k = checkKey(key);
+    if (k === IPC_PRIVATE) {
+      throw new RangeError(
+        "IPC_PRIVATE names no set to open: reach a private set by its id with SemaphoreSet.fromId()",
+      );
+    }
+    return SemaphoreSet.#openKey(k, 0, "open");
+  }
+
+  static #openKey(key: number, count: number, how: "open" | "create"): SemaphoreSet {
+    const id = sys().semget(key, count, 0);
+    if (id < 0) {
+      throw ipcError(
+        how === "open" ? "Cannot open semaphore set" : "Cannot create semaphore set",
+        "semget",
+        errno(),
+        `key ${keyHex(key)}`,
+      );
+    }
+    return SemaphoreSet.#adopt(id, "Cannot open semaphore set");
+  }
+
+  /**
+   * Opens a set by its id — how other processes reach an `IPC_PRIVATE` set
+   * (pass them `set.id`, e.g. on the command line). Waits like
+   * {@linkcode SemaphoreSet.open} for a just-created set.
+   *
+   * @param id The id (`set.id`, or the `semid` column of `ipcs -s`).
+   * @returns The set.
+   * @throws {TypeError} If `id` is not an integer.
+   * @throws {RangeError} If `id` is negative or above 2147483647.
+   * @throws {IpcError} `EINVAL` if no set has this id; `EACCES` without permission.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 2 });
+   * using same = SemaphoreSet.fromId(set.id); // typically in a child process
+   * console.log(same.count); // 2
+   * set.remove();
+   * ```
+   */
+  static fromId(id: number): SemaphoreSet {
+    return SemaphoreSet.#adopt(checkId(id), "Cannot open semaphore set");
+  }
+
+  static #adopt(id: number, what: string): SemaphoreSet {
+    const L = semidDs();
+    const probe = new SetCore(id, 0, 0);
+    let st = probe.statInto();
+    if (!st.ok) throw ipcError(what, "semctl", st.errno, `id ${id}`);
+    if (st.buf.getBigInt64(L.OTIME, true) === 0n) {
+      const fresh = Date.now() / 1000 - Number(st.buf.getBigInt64(L.CTIME, true)) < INIT_RECENT_S;
+      const until = performance.now() + INIT_WAIT_MS;
+      for (let i = 0; fresh && performance.now() < until; i++) {
+        if (i < 20) yieldCpu();
+        else pause(200);
+        st = probe.statInto();
+        if (!st.ok) throw ipcError(what, "semctl", st.errno, `id ${id}`);
+        if (st.buf.getBigInt64(L.OTIME, true) !== 0n) break;
+      }
+    }
+    const key = st.buf.getInt32(L.KEY, true);
+    const count = Number(st.buf.getBigUint64(L.NSEMS, true));
+    return new SemaphoreSet(new SetCore(id, key, count), INTERNAL);
+  }
+
+  /** The kernel's id for the set (`semid`, as `ipcs -s` shows it). */
+  get id(): number {
+    return this.#core.id;
+  }
+
+  /** The key (0 for IPC_PRIVATE). */
+  get key(): number {
+    return this.#core.key;
+  }
+
+  /** How many semaphores the set holds. */
+  get count(): number {
+    return this.#core.count;
+  }
+
+  /**
+   * One semaphore of the set (the same object every time).
+   *
+   * @param index 0 to `count - 1`.
+   * @returns The semaphore.
+   * @throws {TypeError} If `index` is not an integer.
+   * @throws {RangeError} If `index` is out of range.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 2, initial: [0, 4] });
+   * console.log(set.at(1).value); // 4
+   * set.remove();
+   * ```
+   */
+  at(index: number): Semaphore {
+    checkIndex(index, this.#core.count);
+    return this.#sems[index] ??= new Semaphore(this, this.#core, index, INTERNAL);
+  }
+
+  /**
+   * The semaphores in order: `const [mutex, empty, full] = set`.
+   *
+   * @returns An iterator over `at(0)` … `at(count - 1)`.
+   */
+  *[Symbol.iterator](): IterableIterator<Semaphore> {
+    for (let i = 0; i < this.#core.count; i++) yield this.at(i);
+  }
+
+  /**
+   * Performs several operations atomically (one `semop`): either all of them
+   * happen, or none and it waits until all can. E.g. take two semaphores
+   * together, or take one and give another in the same instant. Operations
+   * are applied in order, so the same index may appear more than once
+   * (`[{ index: 0, delta: -1 }, { index: 0, delta: 1 }]` waits until
+   * semaphore 0 is positive without keeping it).
+   *
+   * A `signal` or `timeout` that ends the wait never leaves the operations
+   * half-done: if they complete at the moment of an abort and only took or
+   * waited, what they took is given back before the promise rejects; if they
+   * also added to a semaphore, the promise resolves (see the module notes).
+   *
+   * @param ops 1 to SEMOPM (500 by default) operations.
+   * @param options `signal` and `timeout` (ms).
+   * @returns A promise that resolves once every operation is done.
+   * @throws {TypeError} If `ops` is not an array of `{ index, delta, undo? }`
+   *   with integer index and delta.
+   * @throws {RangeError} If `ops` is empty or longer than SEMOPM, an index is
+   *   out of range, or a delta is outside −32767–32767.
+   * @throws {DOMException} `TimeoutError`, `AbortError` (disposed) or `signal.reason`.
+   * @throws {IpcError} `EIDRM` if the set is removed; `ERANGE` if a value
+   *   would exceed 32767.
+   *
+   * @example Take two semaphores together or not at all
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 2, initial: [1, 1] });
+   * await set.op([{ index: 0, delta: -1 }, { index: 1, delta: -1 }]);
+   * console.log(set.getValues()); // [0, 0]
+   * set.remove();
+   * ```
+   */
+  op(ops: readonly SemaphoreOp[], options?: WaitOptions): Promise<void> {
+    try {
+      const core = this.#core;
+      const o = checkOptionsObject(options, "op()");
+      const timeout = checkWaitOptions(o, "op()");
+      if (!Array.isArray(ops)) throw new TypeError("op() takes an array of operations");
+      const max = limits().semopm;
+      if (ops.length < 1 || ops.length > max) {
+        throw new RangeError(`op() takes 1 to ${max} operations (SEMOPM), got ${ops.length}`);
+      }
+      const buf = new Int16Array(ops.length * SEMBUF_SHORTS);
+      for (let i = 0; i < ops.length; i++) {
+        const op = ops[i];
+        if (op === null || typeof op !== "object") {
+          throw new TypeError(`op() operation ${i} must be an object { index, delta, undo? }`);
+        }
+        checkIndex(op.index, core.count, `op() operation ${i}: `);
+        const d = op.delta;
+        if (typeof d !== "number" || !Number.isInteger(d)) {
+          throw new TypeError(`op() operation ${i}: delta must be an integer, got ${String(d)}`);
+        }
+        if (d < -SEMVMX || d > SEMVMX) {
+          throw new RangeError(
+            `op() operation ${i}: delta must be between -${SEMVMX} and ${SEMVMX}, got ${d}`,
+          );
+        }
+        const undo = checkUndo(op.undo, `op() operation ${i}:`);
+        buf[i * 3] = op.index;
+        buf[i * 3 + 1] = d;
+        buf[i * 3 + 2] = IPC.NOWAIT | (undo ? SEM_UNDO : 0);
+      }
+      const what = "Cannot operate on semaphore set";
+      core.check(what, "semop");
+      return perform(core, buf, BigInt(ops.length), o.signal, timeout, what);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * Every semaphore's value (`semctl GETALL`).
+   *
+   * @returns The values, index by index.
+   * @throws {IpcError} `EIDRM` if the set was removed.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ initial: [3, 1] });
+   * console.log(set.getValues()); // [3, 1]
+   * set.remove();
+   * ```
+   */
+  getValues(): number[] {
+    const core = this.#core;
+    const what = "Cannot read semaphore set values";
+    core.check(what, "semctl");
+    const out = new Uint16Array(core.count);
+    if (sys().semctl_buf(core.id, 0, SEMCTL.GETALL, out) < 0) {
+      throw core.fail(what, "semctl", errno());
+    }
+    return Array.from(out);
+  }
+
+  /**
+   * Sets every semaphore's value at once (`semctl SETALL`), waking waiters
+   * it satisfies. Like any `SETALL`, it clears every process's `SEM_UNDO`
+   * adjustments on the set: use it to (re)initialise, not while others hold locks.
+   *
+   * @param values One value per semaphore (0–32767), or one for all.
+   * @throws {TypeError} If a value is not an integer.
+   * @throws {RangeError} If a value is outside 0–32767, or the array length is not `count`.
+   * @throws {IpcError} `EIDRM` if the set was removed.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 2 });
+   * set.setValues([5, 6]);
+   * console.log(set.getValues()); // [5, 6]
+   * set.remove();
+   * ```
+   */
+  setValues(values: number | readonly number[]): void {
+    const core = this.#core;
+    const buf = checkValues(values, core.count, "values");
+    const what = "Cannot set semaphore set values";
+    core.check(what, "semctl");
+    if (sys().semctl_buf(core.id, 0, SEMCTL.SETALL, buf) < 0) {
+      throw core.fail(what, "semctl", errno());
+    }
+  }
+
+  /**
+   * The set's status (`semctl IPC_STAT`, `struct semid_ds`): what `ipcs -s`
+   * shows.
+   *
+   * @returns Key, count, permissions, owner, creator and times.
+   * @throws {IpcError} `EIDRM` if the set was removed.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 4, mode: 0o640 });
+   * const st = set.stat();
+   * console.log(st.count, st.mode.toString(8)); // 4 640
+   * set.remove();
+   * ```
+   */
+  stat(): SemaphoreSetStat {
+    const core = this.#core;
+    const what = "Cannot read semaphore set status";
+    core.check(what, "semctl");
+    const st = core.statInto();
+    if (!st.ok) throw core.fail(what, "semctl", st.errno);
+    const L = semidDs();
+    const b = st.buf;
+    const otime = Number(b.getBigInt64(L.OTIME, true));
+    return {
+      key: b.getInt32(L.KEY, true),
+      count: Number(b.getBigUint64(L.NSEMS, true)),
+      mode: b.getUint16(L.MODE, true) & 0o777,
+      uid: b.getUint32(L.UID, true),
+      gid: b.getUint32(L.GID, true),
+      creatorUid: b.getUint32(L.CUID, true),
+      creatorGid: b.getUint32(L.CGID, true),
+      lastOpTime: otime === 0 ? null : new Date(otime * 1000),
+      changeTime: new Date(Number(b.getBigInt64(L.CTIME, true)) * 1000),
+    };
+  }
+
+  /**
+   * Removes the set from the system (`semctl IPC_RMID`). Every process
+   * waiting on it — here or elsewhere — is woken: its wait rejects with
+   * `IpcError` code `EIDRM`, and any later use fails with `EIDRM`. A second
+   * call on the same handle does nothing.
+   *
+   * @throws {IpcError} `EPERM` if this user may not remove it; `EIDRM` if
+   *   another process already removed it.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * const set = SemaphoreSet.create();
+   * set.remove();
+   * try {
+   *   set.at(0).release();
+   * } catch (e) {
+   *   console.log((e as { code: string }).code); // "EIDRM"
+   * }
+   * ```
+   */
+  remove(): void {
+    const core = this.#core;
+    if (core.removed) return;
+    const what = "Cannot remove semaphore set";
+    core.check(what, "semctl");
+    if (sys().semctl(core.id, 0, IPC.RMID, 0n) < 0) throw core.fail(what, "semctl", errno());
+    core.removed = true;
+  }
+
+  /**
+   * Lets go of the handle: every wait parked through it (on any of its
+   * semaphores) is cancelled and rejects with a `DOMException` named
+   * `"AbortError"` — once its in-flight `semtimedop` slice returns, within
+   * about 20 ms — so no thread stays parked; later calls throw
+   * `InvalidStateError`. A `lock()` taken before can still be released. The
+   * set itself stays in the system: removal is explicit ({@linkcode remove}).
+   * Idempotent.
+   */
+  [Symbol.dispose](): void {
+    const core = this.#core;
+    if (core.disposed) return;
+    core.disposed = true;
+    core.cancelAll(
+      new DOMException(
+        `The SemaphoreSet handle was disposed while waiting (${core.where()})`,
+        "AbortError",
+      ),
+    );
+  }
+}
+
+function checkIndex(index: unknown, count: number, prefix = ""): number {
+  if (typeof index !== "number" || !Number.isInteger(index)) {
+    throw new TypeError(`${prefix}A semaphore index must be an integer, got ${String(index)}`);
+  }
+  if (index < 0 || index >= count) {
+    throw new RangeError(
+      `${prefix}Semaphore index ${index} is out of range: the set holds ${count} (0 to ${
+        count - 1
+      })`,
+    );
+  }
+  return index;
+}
