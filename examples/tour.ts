@@ -16,6 +16,8 @@ import { fourCases } from "./pipe_four_cases.ts";
 import { lsGrep } from "./ls_grep.ts";
 import { fifoServer } from "./fifo_server.ts";
 import { shmServer } from "./shm_server.ts";
+import { semCounter } from "./sem_counter.ts";
+import { boundedBuffer } from "./bounded_buffer.ts";
 
 const bold = (s: string) => Deno.stdout.isTerminal() ? `\x1b[1m${s}\x1b[0m` : s;
 const indent = (line: string) => console.log(`  ${line.trimEnd()}`);
@@ -107,6 +109,24 @@ const DEMOS: Demo[] = [
       } finally {
         Deno.removeSync(dir, { recursive: true });
       }
+    },
+  },
+  {
+    name: "bounded_buffer",
+    title: "共享内存没有同步 — records through a ring in shared memory, first without, " +
+      "then with semaphores",
+    run: async () => {
+      await boundedBuffer({ records: 2000, slots: 8, sync: false, log: indent });
+      await boundedBuffer({ producers: 2, consumers: 2, records: 2000, slots: 8, log: indent });
+    },
+  },
+  {
+    name: "sem_counter",
+    title: "信号量 P/V, 临界区 — processes add to one counter in shared memory, " +
+      "first without, then with a semaphore around the critical section",
+    run: async () => {
+      await semCounter({ processes: 4, increments: 1000, lock: false, log: indent });
+      await semCounter({ processes: 4, increments: 1000, lock: true, log: indent });
     },
   },
 ];
