@@ -150,8 +150,8 @@ export class PipeEnd {
         this.#iov[1] = BigInt(buf.byteLength);
         r = Number(
           op === "read"
-            ? s.preadv2(fd, this.#iov, 1, -1, RWF_NOWAIT)
-            : s.pwritev2(fd, this.#iov, 1, -1, RWF_NOWAIT),
+            ? s.preadv2(fd, this.#iov, 1, -1n, RWF_NOWAIT)
+            : s.pwritev2(fd, this.#iov, 1, -1n, RWF_NOWAIT),
         );
       } else {
         const ready = pollNow(fd, op === "read" ? POLL.IN : POLL.OUT);
