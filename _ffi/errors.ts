@@ -206,6 +206,9 @@ export class IpcError extends Error {
   readonly path?: string;
 
   /**
+   * Makes an error for a failed system call. The library builds these for
+   * you; construct one yourself only to report a failure the same way.
+   *
    * @param message A sentence naming what failed, ending in the code.
    * @param errno The errno number.
    * @param syscall The failing system call.
