@@ -1,47 +1,74 @@
 /**
- * Pipe benchmark: sysipc's `PipeEnd` against C and against `Deno.Command`.
+ * Pipe benchmark: sysipc's `PipeEnd` on Deno, Node and Bun, against C and
+ * against `Deno.Command`.
  *
  * Run from the repository root:
  *
  * ```sh
  * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/pipe_bench.ts
  * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/pipe_bench.ts --quick
- * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/pipe_bench.ts --json out.json
+ * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/pipe_bench.ts --runtimes deno,node
  * ```
  *
  * (also `deno task bench`). Options: `--quick` (smaller sizes, for a smoke
  * run), `--json PATH` (write every sample and ratio as JSON), `--reps N`
  * (repetitions per row, default 3, minimum 3), `--bytes N` (bytes per
- * throughput run), `--rounds N` (timed round trips per ping-pong run).
+ * throughput run), `--rounds N` (most timed round trips per ping-pong run;
+ * `--max-ms` caps the time), `--warmup N` / `--warmup-ms MS` (untimed
+ * rounds first; the JavaScript roles also warm up for at least MS after the
+ * peer answered), `--runtimes deno,node,bun` (which runtimes get rows;
+ * default all), `--pinnings "0,1 0 0|1"` (which tables; see below),
+ * `--node PATH` / `--bun PATH` (the executables; default from PATH, then
+ * `tools/node_modules/.bin`), `--node-lib PATH` (a built npm package's
+ * `esm/mod.js` for Node; default a private build, see `bench/_runtimes.ts`).
+ * A runtime that is not installed gives rows that say "skipped: …".
  *
  * It compiles `bench/pipe_writer.c`, `pipe_reader.c` and `pipe_pingpong.c`
  * with `cc -O2` into `bench/bin/` (gitignored), then measures, in one run:
  *
  * 1. 64 KiB-chunk throughput (GB/s, first read → EOF, so start-up is not
- *    counted): C writer → C reader; C writer → our `PipeEnd.read()` (parent
- *    reads a child's stdout through `pipe()` + `spawn()`); the same through
- *    our BYOB `readable` stream; our `PipeEnd.write()` → C reader; and a C
- *    writer's stdout read through `Deno.Command(…).spawn().stdout`.
- * 2. 64-byte round trips (µs): C ↔ C over two pipes (fork); Deno ↔ Deno over
- *    our pipes (a Deno child started with our `spawn()`, fds 3 and 4); Deno ↔
- *    C echo.
+ *    counted): C writer → C reader; C writer → our `PipeEnd.read()` (the
+ *    runtime reads a child's stdout through `pipe()` + `spawn()`); the same
+ *    through our BYOB `readable` stream; our `PipeEnd.write()` → C reader;
+ *    and a C writer's stdout read through `Deno.Command(…).spawn().stdout`.
+ * 2. 64-byte round trips (µs): C ↔ C over two pipes (fork); X ↔ X over our
+ *    pipes (a child of the same runtime started with our `spawn()`, fds 3
+ *    and 4); X ↔ C echo. Both JavaScript sides first park once on the
+ *    shared waiter (so the off-thread worker's one-time start — ~50 ms for
+ *    a Node Worker loading koffi — is not timed) and warm up for ≥ 500 ms:
+ *    Node and Bun take 15 000–30 000 rounds to reach their steady state.
  *
- * Every row runs as its own process tree under `taskset -c 0,1` (first table)
- * and again under `taskset -c 0` (second table): the Deno process that does
- * the measuring (`--role …`, a re-run of this file) and every peer it starts
- * inherit that CPU mask, and each tree is its own session (`setsid`) so that
- * it is killed as a whole on a timeout. Each row is repeated (≥ 3 times,
- * round-robin across rows) and the median is reported.
+ * The measuring side is `bench/roles/pipe_roles.mjs`, one plain-JavaScript
+ * file that every runtime runs. Every row runs as its own process tree, once
+ * per pinning (`--pinnings`, default all three, one table each): `0,1` —
+ * `taskset -c 0,1` for the role process and every peer it starts; `0` —
+ * `taskset -c 0` for all of them; `0|1` — the role process on CPU 0, the
+ * peer it starts (C writer or reader, echo peer) on CPU 1, so that the two
+ * sides are on different CPUs in every run (under `0,1` the scheduler
+ * decides, run by run, and the two placements differ by 2–3×). Each tree is
+ * its own session (`setsid`), killed as a whole on a timeout. Each row is
+ * repeated (≥ 3 times, round-robin across rows) and the median is reported
+ * with the spread. Node and Bun are compared with Deno in
+ * the same run: the target is each within 1.5× of Deno's time for 64 KiB
+ * throughput.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { pipe, PipeEnd, spawn } from "../pipe/mod.ts";
+import {
+  LABEL,
+  parsePinnings,
+  parseRuntimes,
+  PERMS,
+  type Pinning,
+  prepareRuntimes,
+  type Runtime,
+  type RuntimeName,
+} from "./_runtimes.ts";
 
 const HERE = new URL(".", import.meta.url);
 const BIN = new URL("./bin/", HERE);
-const SELF = new URL(import.meta.url).pathname;
-const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
+const ROLES = new URL("./roles/pipe_roles.mjs", HERE).pathname;
 const COMMAND = `deno run ${PERMS.join(" ")} bench/pipe_bench.ts`;
 const CHUNK = 65536;
 const MSG = 64;
@@ -49,10 +76,6 @@ const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
 
 const bin = (name: string) => new URL(name, BIN).pathname;
-
-// ---------------------------------------------------------------------------
-// Roles: this file re-run inside a pinned process tree, printing one JSON line.
-// ---------------------------------------------------------------------------
 
 interface Rate {
   bytes: number;
@@ -64,206 +87,23 @@ interface Trip {
   ns: number;
 }
 
-/** Parent reads a C writer's stdout through our pipe with `PipeEnd.read()`. */
-async function roleOurRead(bytes: number): Promise<Rate> {
-  const p = pipe();
-  const child = spawn(bin("pipe_writer"), {
-    args: [String(bytes), String(CHUNK)],
-    stdout: p.writeEnd,
-  });
-  p.writeEnd.close();
-  const r = p.readEnd;
-  const buf = new Uint8Array(CHUNK);
-  let total = 0, first = 0, t0 = 0;
-  for (;;) {
-    const n = await r.read(buf);
-    if (n === null) break;
-    if (total === 0) {
-      t0 = performance.now();
-      first = n;
-    }
-    total += n;
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
-  r.close();
-  await mustSucceed(child.status, "pipe_writer");
-  return { bytes: total, timedBytes: total - first, ns };
-}
-
-/** Same, through our byte `ReadableStream` with a BYOB reader and one reused buffer. */
-async function roleOurStream(bytes: number): Promise<Rate> {
-  const p = pipe();
-  const child = spawn(bin("pipe_writer"), {
-    args: [String(bytes), String(CHUNK)],
-    stdout: p.writeEnd,
-  });
-  p.writeEnd.close();
-  const reader = p.readEnd.readable.getReader({ mode: "byob" });
-  let buf = new Uint8Array(CHUNK);
-  let total = 0, first = 0, t0 = 0;
-  for (;;) {
-    const { value, done } = await reader.read(buf);
-    if (done) break;
-    const n = value.byteLength;
-    if (total === 0) {
-      t0 = performance.now();
-      first = n;
-    }
-    total += n;
-    buf = new Uint8Array(value.buffer); // the transferred buffer, full size again
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
-  await mustSucceed(child.status, "pipe_writer");
-  return { bytes: total, timedBytes: total - first, ns };
-}
-
-/** Our `PipeEnd.write()` feeds a C reader (its stdin); the C reader does the timing. */
-async function roleOurWrite(bytes: number): Promise<Rate> {
-  const p = pipe();
-  // The reader's stdin is our pipe; it reports through a second pipe.
-  const report = pipe();
-  const child = spawn(bin("pipe_reader"), {
-    args: [String(CHUNK)],
-    stdin: p.readEnd,
-    stdout: report.writeEnd,
-  });
-  p.readEnd.close();
-  report.writeEnd.close();
-  const w = p.writeEnd;
-  const buf = new Uint8Array(CHUNK).fill(120);
-  for (let left = bytes; left > 0; left -= CHUNK) {
-    await w.write(left >= CHUNK ? buf : buf.subarray(0, left));
-  }
-  w.close();
-  const text = await readAll(report.readEnd);
-  await mustSucceed(child.status, "pipe_reader");
-  return JSON.parse(text) as Rate;
-}
-
-/** A C writer's stdout read through `Deno.Command(…).spawn().stdout` (default reader). */
-async function roleCommandRead(bytes: number): Promise<Rate> {
-  const child = new Deno.Command(bin("pipe_writer"), {
-    args: [String(bytes), String(CHUNK)],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const reader = child.stdout.getReader();
-  let total = 0, first = 0, t0 = 0;
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    if (total === 0) {
-      t0 = performance.now();
-      first = value.byteLength;
-    }
-    total += value.byteLength;
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
-  const st = await child.status;
-  if (!st.success) throw new Error(`pipe_writer failed: code ${st.code}`);
-  return { bytes: total, timedBytes: total - first, ns };
-}
-
-/** Ping side in Deno over our pipes; the peer is a Deno child (`--role pong`) or C. */
-async function rolePing(
-  peer: string,
-  rounds: number,
-  warmup: number,
-  maxMs: number,
-): Promise<Trip> {
-  const to = pipe();
-  const from = pipe();
-  const fds = { 3: to.readEnd, 4: from.writeEnd };
-  const child = peer === "deno"
-    ? spawn(Deno.execPath(), {
-      args: ["run", ...PERMS, SELF, "--role", "pong"],
-      fds,
-    })
-    : spawn(bin("pipe_pingpong"), { args: ["pong", "3", "4", String(MSG)], fds });
-  to.readEnd.close();
-  from.writeEnd.close();
-  const w = to.writeEnd, r = from.readEnd;
-  const msg = new Uint8Array(MSG), back = new Uint8Array(MSG);
-  const once = async () => {
-    await w.write(msg);
-    let got = 0;
-    while (got < MSG) {
-      const n = await r.read(got === 0 ? back : back.subarray(got));
-      if (n === null) throw new Error("The echo peer closed early");
-      got += n;
-    }
-  };
-  for (let i = 0; i < warmup; i++) await once(); // includes the peer's start-up
-  const t0 = performance.now();
-  let done = 0;
-  while (done < rounds) {
-    await once();
-    done++;
-    if ((done & 127) === 0 && performance.now() - t0 > maxMs) break;
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
-  w.close();
-  await mustSucceed(child.status, `${peer} echo peer`);
-  r.close();
-  return { rounds: done, ns };
-}
-
-/** Echo side in Deno: 64-byte messages from fd 3 back to fd 4 until EOF. */
-async function rolePong(): Promise<void> {
-  using inp = PipeEnd.fromFd(3);
-  using out = PipeEnd.fromFd(4);
-  const buf = new Uint8Array(MSG);
-  for (;;) {
-    let got = 0;
-    while (got < MSG) {
-      const n = await inp.read(got === 0 ? buf : buf.subarray(got));
-      if (n === null) {
-        if (got === 0) return;
-        throw new Error("Torn message at end of file");
-      }
-      got += n;
-    }
-    await out.write(buf);
-  }
-}
-
-async function mustSucceed(status: Promise<{ success: boolean; code: number }>, what: string) {
-  const st = await status;
-  if (!st.success) throw new Error(`${what} failed: code ${st.code}`);
-}
-
-async function readAll(end: PipeEnd): Promise<string> {
-  const parts: Uint8Array[] = [];
-  for (;;) {
-    const buf = new Uint8Array(4096);
-    const n = await end.read(buf);
-    if (n === null) break;
-    parts.push(buf.subarray(0, n));
-  }
-  end.close();
-  const dec = new TextDecoder();
-  return parts.map((b, i) => dec.decode(b, { stream: i < parts.length - 1 })).join("");
-}
-
-// ---------------------------------------------------------------------------
-// Orchestrator.
-// ---------------------------------------------------------------------------
-
 type Kind = "throughput" | "roundtrip";
 
 interface RowDef {
   id: string;
   label: string;
   kind: Kind;
+  /** The runtime the row needs (C-only rows need none). */
+  runtime?: RuntimeName;
   /** argv after `taskset -c CPUS setsid`. */
-  argv: (c: Config) => string[];
+  argv: (c: Config, pin: Pinning) => string[];
 }
 
 interface Config {
   bytes: number;
   rounds: number;
   warmup: number;
+  warmupMs: number;
   maxMs: number;
   reps: number;
   timeoutMs: number;
@@ -276,7 +116,10 @@ interface RowResult {
   unit: "GB/s" | "µs";
   samples: number[];
   median: number | null;
+  /** (max − min) / median of the samples. */
+  spread: number | null;
   errors: string[];
+  skipped?: string;
 }
 
 interface Ratio {
@@ -293,83 +136,101 @@ interface Table {
   ratios: Ratio[];
 }
 
-const denoRole = (role: string, ...rest: string[]) => [
-  Deno.execPath(),
-  "run",
-  ...PERMS,
-  SELF,
-  "--role",
-  role,
-  ...rest,
-];
-
-const ROWS: RowDef[] = [
-  {
-    id: "c_to_c",
-    label: "C writer → C reader",
-    kind: "throughput",
-    argv: (c) => [
-      "sh",
-      "-c",
-      `'${bin("pipe_writer")}' ${c.bytes} ${CHUNK} | '${bin("pipe_reader")}' ${CHUNK}`,
-    ],
-  },
-  {
-    id: "c_to_ours",
-    label: "C writer → our PipeEnd.read",
-    kind: "throughput",
-    argv: (c) => denoRole("our-read", "--bytes", String(c.bytes)),
-  },
-  {
-    id: "c_to_ours_stream",
-    label: "C writer → our readable (BYOB)",
-    kind: "throughput",
-    argv: (c) => denoRole("our-stream", "--bytes", String(c.bytes)),
-  },
-  {
-    id: "ours_to_c",
-    label: "our PipeEnd.write → C reader",
-    kind: "throughput",
-    argv: (c) => denoRole("our-write", "--bytes", String(c.bytes)),
-  },
-  {
-    id: "c_to_command",
-    label: "C writer → Deno.Command stdout",
-    kind: "throughput",
-    argv: (c) => denoRole("command-read", "--bytes", String(c.bytes)),
-  },
-  {
-    id: "rt_c_c",
-    label: "C ↔ C (fork, two pipes)",
-    kind: "roundtrip",
-    argv: (c) => [bin("pipe_pingpong"), "self", String(c.rounds), String(MSG), String(c.warmup)],
-  },
-  {
-    id: "rt_ours_ours",
-    label: "Deno ↔ Deno (our pipes, spawn fds 3/4)",
-    kind: "roundtrip",
-    argv: (c) => pingArgv("deno", c),
-  },
-  {
-    id: "rt_ours_c",
-    label: "Deno ↔ C echo (our pipes)",
-    kind: "roundtrip",
-    argv: (c) => pingArgv("c", c),
-  },
-];
-
-function pingArgv(peer: string, c: Config): string[] {
-  return denoRole(
-    "ping",
+/** The rows, in table order, for the selected runtimes. */
+function rowDefs(rts: Record<RuntimeName, Runtime>, selected: RuntimeName[]): RowDef[] {
+  const role = (rt: RuntimeName, pin: Pinning, ...args: string[]) => {
+    const r = rts[rt];
+    if (!r.ok) throw new Error(r.skipped);
+    const peer = pin.peerCpus === undefined ? [] : ["--peer-cpus", pin.peerCpus];
+    return r.argv(ROLES, ["--lib", r.lib, ...args, ...peer]);
+  };
+  const bytes = (c: Config) => ["--bytes", String(c.bytes)];
+  const ping = (peer: string, c: Config) => [
     "--peer",
     peer,
     "--rounds",
     String(c.rounds),
     "--warmup",
     String(c.warmup),
+    "--warmup-ms",
+    String(c.warmupMs),
     "--max-ms",
     String(c.maxMs),
-  );
+  ];
+  const each = (f: (rt: RuntimeName, L: string) => RowDef) =>
+    selected.map((rt) => f(rt, LABEL[rt]));
+  return [
+    {
+      id: "c_to_c",
+      label: "C writer → C reader",
+      kind: "throughput",
+      argv: (c, pin) => [
+        "sh",
+        "-c",
+        `${pin.peerCpus === undefined ? "" : `taskset -c ${pin.peerCpus} `}'${
+          bin("pipe_writer")
+        }' ${c.bytes} ${CHUNK} | '${bin("pipe_reader")}' ${CHUNK}`,
+      ],
+    },
+    ...each((rt, L) => ({
+      id: `c_to_${rt}`,
+      label: `C writer → ${L} PipeEnd.read`,
+      kind: "throughput",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "our-read", ...bytes(c)),
+    })),
+    ...each((rt, L) => ({
+      id: `c_to_${rt}_stream`,
+      label: `C writer → ${L} readable (BYOB)`,
+      kind: "throughput",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "our-stream", ...bytes(c)),
+    })),
+    ...each((rt, L) => ({
+      id: `${rt}_to_c`,
+      label: `${L} PipeEnd.write → C reader`,
+      kind: "throughput",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "our-write", ...bytes(c)),
+    })),
+    ...(selected.includes("deno")
+      ? [{
+        id: "c_to_command",
+        label: "C writer → Deno.Command stdout",
+        kind: "throughput" as const,
+        runtime: "deno" as const,
+        argv: (c: Config, pin: Pinning) => role("deno", pin, "command-read", ...bytes(c)),
+      }]
+      : []),
+    {
+      id: "rt_c_c",
+      label: "C ↔ C (fork, two pipes)",
+      kind: "roundtrip",
+      argv: (c, pin) => [
+        bin("pipe_pingpong"),
+        "self",
+        String(c.rounds),
+        String(MSG),
+        String(c.warmup),
+        String(c.maxMs),
+        pin.peerCpus ?? "-1",
+      ],
+    },
+    ...each((rt, L) => ({
+      id: `rt_${rt}_${rt}`,
+      label: `${L} ↔ ${L} (our pipes, spawn fds 3/4)`,
+      kind: "roundtrip",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "ping", ...ping("self", c)),
+    })),
+    ...each((rt, L) => ({
+      id: `rt_${rt}_c`,
+      label: `${L} ↔ C echo (our pipes)`,
+      kind: "roundtrip",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "ping", ...ping("c", c)),
+    })),
+  ];
 }
 
 /** Process groups (= session ids) of running row trees, killed on exit or timeout. */
@@ -402,9 +263,7 @@ async function runOnce(cpus: string, argv: string[], timeoutMs: number): Promise
     const stdout = new TextDecoder().decode(out.stdout).trim();
     const stderr = new TextDecoder().decode(out.stderr).trim();
     if (timedOut) throw new Error(`timed out after ${timeoutMs} ms`);
-    if (!out.success) {
-      throw new Error(`exit code ${out.code}${stderr ? `: ${stderr.split("\n").at(-1)}` : ""}`);
-    }
+    if (!out.success) throw new Error(`exit code ${out.code}${explain(stderr)}`);
     const line = stdout.split("\n").at(-1) ?? "";
     try {
       return JSON.parse(line);
@@ -416,6 +275,15 @@ async function runOnce(cpus: string, argv: string[], timeoutMs: number): Promise
     killGroup(child.pid); // anything the row left behind (normally nothing)
     live.delete(child.pid);
   }
+}
+
+/** The line of a role's stderr that says what went wrong (not a stack frame), as ": …". */
+function explain(stderr: string): string {
+  // deno-lint-ignore no-control-regex
+  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("at "));
+  const why = lines.find((l) => /error|Error:/.test(l)) ?? lines.at(-1);
+  return why ? `: ${why.slice(0, 300)}` : "";
 }
 
 function median(xs: number[]): number | null {
@@ -436,32 +304,50 @@ function toSample(def: RowDef, c: Config, r: unknown): number {
   return ns / rounds / 1000;
 }
 
-async function measureTable(cpus: string, c: Config, log: (s: string) => void): Promise<Table> {
-  const rows: RowResult[] = ROWS.map((d) => ({
-    id: d.id,
-    label: d.label,
-    kind: d.kind,
-    unit: d.kind === "throughput" ? "GB/s" : "µs",
-    samples: [],
-    median: null,
-    errors: [],
-  }));
+async function measureTable(
+  pin: Pinning,
+  c: Config,
+  defs: RowDef[],
+  rts: Record<RuntimeName, Runtime>,
+  selected: RuntimeName[],
+  log: (s: string) => void,
+): Promise<Table> {
+  const rows: RowResult[] = defs.map((d) => {
+    const rt = d.runtime === undefined ? undefined : rts[d.runtime];
+    return {
+      id: d.id,
+      label: d.label,
+      kind: d.kind,
+      unit: d.kind === "throughput" ? "GB/s" : "µs",
+      samples: [],
+      median: null,
+      spread: null,
+      errors: [],
+      skipped: rt && !rt.ok ? rt.skipped : undefined,
+    };
+  });
   for (let rep = 0; rep < c.reps; rep++) {
-    for (const [i, def] of ROWS.entries()) {
+    for (const [i, def] of defs.entries()) {
       const row = rows[i];
+      if (row.skipped) continue;
       try {
-        const v = toSample(def, c, await runOnce(cpus, def.argv(c), c.timeoutMs));
+        const v = toSample(def, c, await runOnce(pin.cpus, def.argv(c, pin), c.timeoutMs));
         row.samples.push(v);
-        log(`  [${cpus}] rep ${rep + 1}/${c.reps} ${def.label}: ${fmt(v)} ${row.unit}`);
+        log(`  [${pin.id}] rep ${rep + 1}/${c.reps} ${def.label}: ${fmt(v)} ${row.unit}`);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         row.errors.push(msg);
-        log(`  [${cpus}] rep ${rep + 1}/${c.reps} ${def.label}: FAILED (${msg})`);
+        log(`  [${pin.id}] rep ${rep + 1}/${c.reps} ${def.label}: FAILED (${msg})`);
       }
     }
   }
-  for (const row of rows) row.median = median(row.samples);
-  const get = (id: string) => rows.find((r) => r.id === id)!.median;
+  for (const row of rows) {
+    row.median = median(row.samples);
+    if (row.median !== null && row.median > 0) {
+      row.spread = (Math.max(...row.samples) - Math.min(...row.samples)) / row.median;
+    }
+  }
+  const get = (id: string) => rows.find((r) => r.id === id)?.median ?? null;
   const ratio = (
     name: string,
     a: string,
@@ -473,24 +359,60 @@ async function measureTable(cpus: string, c: Config, log: (s: string) => void): 
     const value = x !== null && y !== null && y > 0 ? x / y : null;
     return { name, value, target, pass: value === null ? null : ok(value) };
   };
-  const ratios = [
-    ratio("read: ours / C→C", "c_to_ours", "c_to_c", "≥ 0.9", (x) => x >= 0.9),
-    ratio("read stream: ours / C→C", "c_to_ours_stream", "c_to_c", "≥ 0.9", (x) => x >= 0.9),
-    ratio("write: ours / C→C", "ours_to_c", "c_to_c", "≥ 0.9", (x) => x >= 0.9),
-    ratio("read: ours / Deno.Command", "c_to_ours", "c_to_command", "≥ 1.2", (x) => x >= 1.2),
-    ratio(
-      "read stream: ours / Deno.Command",
-      "c_to_ours_stream",
-      "c_to_command",
-      "≥ 1.2",
-      (x) => x >= 1.2,
-    ),
-    ratio("round trip: Deno↔Deno / C↔C", "rt_ours_ours", "rt_c_c", "≤ 2", (x) => x <= 2),
-    ratio("round trip: Deno↔C / C↔C", "rt_ours_c", "rt_c_c", "≤ 2", (x) => x <= 2),
-  ];
+  const info = () => true;
+  const ratios: Ratio[] = [];
+  if (selected.includes("deno")) {
+    ratios.push(
+      ratio("read: Deno / C→C", "c_to_deno", "c_to_c", "≥ 0.9", (x) => x >= 0.9),
+      ratio("read stream: Deno / C→C", "c_to_deno_stream", "c_to_c", "≥ 0.9", (x) => x >= 0.9),
+      ratio("write: Deno / C→C", "deno_to_c", "c_to_c", "≥ 0.9", (x) => x >= 0.9),
+      ratio("read: Deno / Deno.Command", "c_to_deno", "c_to_command", "≥ 1.2", (x) => x >= 1.2),
+      ratio(
+        "read stream: Deno / Deno.Command",
+        "c_to_deno_stream",
+        "c_to_command",
+        "≥ 1.2",
+        (x) => x >= 1.2,
+      ),
+      ratio("round trip: Deno↔Deno / C↔C", "rt_deno_deno", "rt_c_c", "≤ 2", (x) => x <= 2),
+      ratio("round trip: Deno↔C / C↔C", "rt_deno_c", "rt_c_c", "≤ 2", (x) => x <= 2),
+    );
+    // Node and Bun against Deno, as time ratios: > 1 means slower than Deno.
+    // For throughput that is Deno's GB/s over theirs.
+    for (const rt of selected.filter((r) => r !== "deno")) {
+      const L = LABEL[rt];
+      const within = (x: number) => x <= 1.5;
+      ratios.push(
+        ratio(`read: ${L} time × Deno's`, "c_to_deno", `c_to_${rt}`, "≤ 1.5", within),
+        ratio(`write: ${L} time × Deno's`, "deno_to_c", `${rt}_to_c`, "≤ 1.5", within),
+        ratio(
+          `read stream: ${L} time × Deno's`,
+          "c_to_deno_stream",
+          `c_to_${rt}_stream`,
+          "(info)",
+          info,
+        ),
+        ratio(
+          `round trip: ${L}↔${L} / Deno↔Deno`,
+          `rt_${rt}_${rt}`,
+          "rt_deno_deno",
+          "(info)",
+          info,
+        ),
+        ratio(`round trip: ${L}↔C / Deno↔C`, `rt_${rt}_c`, "rt_deno_c", "(info)", info),
+      );
+    }
+  }
+  for (const rt of selected.filter((r) => r !== "deno")) {
+    const L = LABEL[rt];
+    ratios.push(
+      ratio(`read: ${L} / C→C`, `c_to_${rt}`, "c_to_c", "(info)", info),
+      ratio(`write: ${L} / C→C`, `${rt}_to_c`, "c_to_c", "(info)", info),
+    );
+  }
   return {
-    cpus,
-    pinning: `taskset -c ${cpus} (every process of every row)`,
+    cpus: pin.id,
+    pinning: pin.title,
     rows,
     ratios,
   };
@@ -502,21 +424,26 @@ function fmt(v: number | null, digits = 2): string {
 
 function renderTable(t: Table, c: Config): string {
   const lines: string[] = [];
-  lines.push(`\n## Pinning: taskset -c ${t.cpus} — every process of every row`);
+  lines.push(`\n## Pinning ${t.cpus}: ${t.pinning}`);
   lines.push(
     `   throughput: ${(c.bytes / MiB).toFixed(0)} MiB per run in ${
       CHUNK / 1024
-    } KiB chunks; round trip: ${MSG} B, up to ${c.rounds} timed rounds (≤ ${c.maxMs} ms) after ${c.warmup} warm-up; median of ${c.reps} runs`,
+    } KiB chunks; round trip: ${MSG} B, up to ${c.rounds} timed rounds (≤ ${c.maxMs} ms) after ≥ ${c.warmup} warm-up rounds (JS: and ≥ ${c.warmupMs} ms); median of ${c.reps} runs; spread = (max − min) / median`,
   );
   const w = Math.max(...t.rows.map((r) => r.label.length)) + 2;
-  const head = `   ${"row".padEnd(w)}${"median".padStart(9)}  ${"unit".padEnd(5)} samples`;
+  const head = `   ${"row".padEnd(w)}${"median".padStart(9)}  ${"unit".padEnd(5)}${
+    "spread".padStart(7)
+  }  samples`;
   lines.push(head);
   lines.push(`   ${"-".repeat(head.length - 3)}`);
   for (const r of t.rows) {
-    const samples = r.samples.map((s) => fmt(s)).join(", ") +
-      (r.errors.length ? `  (${r.errors.length} failed: ${r.errors[0]})` : "");
+    const samples = r.skipped ?? r.samples.map((s) => fmt(s)).join(", ") +
+        (r.errors.length ? `  (${r.errors.length} failed: ${r.errors[0]})` : "");
+    const spread = r.spread === null ? "—" : `${(r.spread * 100).toFixed(0)}%`;
     lines.push(
-      `   ${r.label.padEnd(w)}${fmt(r.median).padStart(9)}  ${r.unit.padEnd(5)} ${samples}`,
+      `   ${r.label.padEnd(w)}${fmt(r.median).padStart(9)}  ${r.unit.padEnd(5)}${
+        spread.padStart(7)
+      }  ${samples}`,
     );
   }
   lines.push("");
@@ -524,7 +451,13 @@ function renderTable(t: Table, c: Config): string {
   lines.push(`   ${"ratio".padEnd(rw)}${"value".padStart(7)}  ${"target".padEnd(7)} verdict`);
   lines.push(`   ${"-".repeat(rw + 24)}`);
   for (const r of t.ratios) {
-    const verdict = r.pass === null ? "n/a" : r.pass ? "met" : "MISSED";
+    const verdict = r.target === "(info)"
+      ? ""
+      : r.pass === null
+      ? "n/a"
+      : r.pass
+      ? "met"
+      : "MISSED";
     lines.push(
       `   ${r.name.padEnd(rw)}${fmt(r.value).padStart(7)}  ${r.target.padEnd(7)} ${verdict}`,
     );
@@ -570,15 +503,19 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      role: { type: "string" },
-      peer: { type: "string", default: "deno" },
       bytes: { type: "string" },
       rounds: { type: "string" },
       warmup: { type: "string" },
+      "warmup-ms": { type: "string" },
       "max-ms": { type: "string" },
       reps: { type: "string" },
       quick: { type: "boolean", default: false },
       json: { type: "string" },
+      runtimes: { type: "string" },
+      pinnings: { type: "string" },
+      node: { type: "string" },
+      bun: { type: "string" },
+      "node-lib": { type: "string" },
     },
     strict: true,
   });
@@ -591,53 +528,28 @@ async function main(): Promise<number> {
     return n;
   };
 
-  // Child roles print one JSON line and exit.
-  if (values.role !== undefined) {
-    const bytes = int(values.bytes, 2 * GiB);
-    let r: unknown;
-    switch (values.role) {
-      case "our-read":
-        r = await roleOurRead(bytes);
-        break;
-      case "our-stream":
-        r = await roleOurStream(bytes);
-        break;
-      case "our-write":
-        r = await roleOurWrite(bytes);
-        break;
-      case "command-read":
-        r = await roleCommandRead(bytes);
-        break;
-      case "ping":
-        r = await rolePing(
-          values.peer!,
-          int(values.rounds, 20000),
-          int(values.warmup, 2000),
-          int(values["max-ms"], 2000),
-        );
-        break;
-      case "pong":
-        await rolePong();
-        return 0;
-      default:
-        throw new Error(`Unknown role ${values.role}`);
-    }
-    console.log(JSON.stringify(r));
-    return 0;
-  }
-
   const quick = values.quick!;
   const c: Config = {
     bytes: int(values.bytes, quick ? 256 * MiB : 2 * GiB),
-    rounds: int(values.rounds, quick ? 3000 : 20000),
+    rounds: int(values.rounds, quick ? 20000 : 200000),
     warmup: int(values.warmup, quick ? 500 : 2000),
+    warmupMs: int(values["warmup-ms"], quick ? 200 : 500),
     maxMs: int(values["max-ms"], quick ? 500 : 1500),
     reps: Math.max(3, int(values.reps, 3)),
     timeoutMs: quick ? 30_000 : 60_000,
   };
+  const selected = parseRuntimes(values.runtimes);
+  const pinnings = parsePinnings(values.pinnings);
   const log = (s: string) => console.error(s);
+  const prepared = await prepareRuntimes({
+    runtimes: selected,
+    node: values.node,
+    bun: values.bun,
+    nodeLib: values["node-lib"],
+  }, log);
   const onSignal = () => {
     for (const g of live) killGroup(g);
+    prepared.cleanup();
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
@@ -645,17 +557,26 @@ async function main(): Promise<number> {
   try {
     const started = performance.now();
     const env = await envInfo();
+    const rts = prepared.runtimes;
+    const versions = selected.map((r) => {
+      const rt = rts[r];
+      return rt.ok ? rt.version : `${r}: ${rt.skipped}`;
+    });
+    const args = Deno.args.join(" ");
     console.log(`# sysipc pipe benchmark`);
-    console.log(`command: ${COMMAND}${quick ? " --quick" : ""}`);
+    console.log(`command: ${COMMAND}${args ? ` ${args}` : ""}`);
     console.log(
-      `deno ${env.deno}, kernel ${env.kernel}, ${env.cpus}× ${env.cpuModel}; chunk ${CHUNK} B`,
+      `kernel ${env.kernel}, ${env.cpus}× ${env.cpuModel}; chunk ${CHUNK} B; ${
+        versions.join("; ")
+      }`,
     );
     await compileHelpers();
     log(`compiled C helpers with cc -O2 into ${BIN.pathname}`);
+    const defs = rowDefs(rts, selected);
     const tables: Table[] = [];
-    for (const cpus of ["0,1", "0"]) {
-      log(`measuring with taskset -c ${cpus} …`);
-      const t = await measureTable(cpus, c, log);
+    for (const pin of pinnings) {
+      log(`measuring with pinning ${pin.id} …`);
+      const t = await measureTable(pin, c, defs, rts, selected, log);
       tables.push(t);
       console.log(renderTable(t, c));
     }
@@ -663,9 +584,9 @@ async function main(): Promise<number> {
     console.log(`\ntotal ${seconds.toFixed(1)} s`);
     if (values.json !== undefined) {
       const doc = {
-        command: COMMAND + (quick ? " --quick" : ""),
+        command: `${COMMAND}${args ? ` ${args}` : ""}`,
         date: new Date().toISOString(),
-        env,
+        env: { ...env, runtimes: versions },
         config: { ...c, chunk: CHUNK, messageBytes: MSG },
         tables,
         seconds,
@@ -676,6 +597,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     for (const g of live) killGroup(g);
+    prepared.cleanup();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }

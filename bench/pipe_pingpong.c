@@ -1,9 +1,11 @@
 /* pipe_pingpong: 64-byte (or SIZE-byte) round trips over two pipes.
  *
- *   pipe_pingpong self ROUNDS [SIZE=64] [WARMUP=1000]
+ *   pipe_pingpong self ROUNDS [SIZE=64] [WARMUP=1000] [MAX_MS=0] [CHILD_CPU=-1]
  *       Makes two pipes and forks; the parent sends SIZE bytes, the child
- *       echoes them back, ROUNDS times after WARMUP untimed rounds. Prints
- *       {"rounds":ROUNDS,"ns":<total>} to stdout.
+ *       echoes them back, ROUNDS times after WARMUP untimed rounds (or fewer
+ *       when MAX_MS > 0 and that many milliseconds have passed; checked every
+ *       128 rounds). Prints {"rounds":<timed rounds>,"ns":<total>} to stdout.
+ *       CHILD_CPU ≥ 0 pins the echoing child to that CPU (sched_setaffinity).
  *   pipe_pingpong pong RFD WFD [SIZE=64]
  *       Echoes SIZE-byte messages read from RFD to WFD until end of file
  *       (the peer for a ping side written in TypeScript).
@@ -12,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -73,12 +76,15 @@ int main(int argc, char **argv) {
     return echo(atoi(argv[2]), atoi(argv[3]), size);
   }
   if (argc < 3 || strcmp(argv[1], "self") != 0) {
-    fprintf(stderr, "usage: %s self ROUNDS [SIZE] [WARMUP] | pong RFD WFD [SIZE]\n", argv[0]);
+    fprintf(stderr, "usage: %s self ROUNDS [SIZE] [WARMUP] [MAX_MS] [CHILD_CPU] | pong RFD WFD [SIZE]\n",
+            argv[0]);
     return 1;
   }
   long rounds = atol(argv[2]);
   size_t size = argc > 3 ? (size_t)atol(argv[3]) : 64;
   long warmup = argc > 4 ? atol(argv[4]) : 1000;
+  long long max_ns = argc > 5 ? atoll(argv[5]) * 1000000LL : 0;
+  int child_cpu = argc > 6 ? atoi(argv[6]) : -1;
   int to[2], from[2];
   if (pipe2(to, O_CLOEXEC) < 0 || pipe2(from, O_CLOEXEC) < 0) {
     perror("pipe2");
@@ -91,6 +97,15 @@ int main(int argc, char **argv) {
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (child_cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(child_cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set) < 0) {
+        perror("sched_setaffinity");
+        _exit(2);
+      }
+    }
     close(to[1]);
     close(from[0]);
     _exit(echo(to[0], from[1], size));
@@ -100,17 +115,19 @@ int main(int argc, char **argv) {
   char *buf = calloc(1, size);
   if (!buf) return 1;
   long long t0 = 0;
+  long done = 0;
   for (long i = 0; i < warmup + rounds; i++) {
     if (i == warmup) t0 = now_ns();
     if (write_full(to[1], buf, size) < 0 || read_full(from[0], buf, size) != 1) {
       perror("pipe_pingpong: round trip");
       return 2;
     }
+    if (i >= warmup && (++done & 127) == 0 && max_ns > 0 && now_ns() - t0 > max_ns) break;
   }
   long long ns = now_ns() - t0;
   close(to[1]);
   int st;
   waitpid(pid, &st, 0);
-  printf("{\"rounds\":%ld,\"ns\":%lld}\n", rounds, ns);
+  printf("{\"rounds\":%ld,\"ns\":%lld}\n", done, ns);
   return 0;
 }

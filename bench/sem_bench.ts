@@ -1,57 +1,75 @@
 /**
- * Semaphore benchmark: sysipc's `SemaphoreSet` against C doing the same semops.
+ * Semaphore benchmark: sysipc's `SemaphoreSet` on Deno, Node and Bun, against
+ * C doing the same semops.
  *
  * Run from the repository root:
  *
  * ```sh
  * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/sem_bench.ts
  * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/sem_bench.ts --quick
- * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/sem_bench.ts --json out.json
+ * deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env bench/sem_bench.ts --runtimes deno,bun
  * ```
  *
- * Options: `--quick` (fewer rounds, for a smoke run), `--json PATH` (write
- * every sample and ratio as JSON), `--reps N` (repetitions per row, default
- * 5, minimum 3), `--rounds N` (timed round trips per ping-pong run),
- * `--pairs N` (acquire+release pairs per uncontended run).
+ * (also `deno task bench:sem`). Options: `--quick` (fewer rounds, for a
+ * smoke run), `--json PATH` (write every sample and ratio as JSON), `--reps
+ * N` (repetitions per row, default 5, minimum 3), `--rounds N` (most timed
+ * round trips per ping-pong run; `--max-ms` caps the time), `--warmup N` /
+ * `--warmup-ms MS` (untimed rounds first; the JavaScript roles also warm up
+ * for at least MS after the peer answered), `--pairs N` (acquire+release
+ * pairs per uncontended run), `--runtimes deno,node,bun` (which runtimes get
+ * rows; default all), `--pinnings "0,1 0 0|1"` (which tables; see below),
+ * `--node PATH` / `--bun PATH` (the executables; default from PATH, then
+ * `tools/node_modules/.bin`), `--node-lib PATH` (a built npm package's
+ * `esm/mod.js` for Node; default a private build, see `bench/_runtimes.ts`).
+ * A runtime that is not installed gives rows that say "skipped: …".
  *
  * It compiles `bench/sem_pingpong.c` with `cc -O2` into `bench/bin/`
  * (gitignored), then measures, in one run:
  *
  * 1. Ping-pong round trips (µs) between two processes over two semaphores
  *    of an `IPC_PRIVATE` set: one side does V(0) then P(1), the other P(0)
- *    then V(1). C ↔ C (fork, blocking `semop`); Deno ↔ Deno (our
- *    `release()` / `await acquire()`, the peer a second Deno process); Deno ↔
- *    C (our ping side, the C peer).
+ *    then V(1). C ↔ C (fork, blocking `semop`); X ↔ X (our `release()` /
+ *    `await acquire()`, the peer a second process of the same runtime); X ↔
+ *    C (our ping side, the C peer). Both JavaScript sides first park once
+ *    off-thread (so the off-thread worker's one-time start — ~50 ms for a
+ *    Node Worker loading koffi — is not timed) and warm up for ≥ 500 ms:
+ *    Node and Bun take 15 000–30 000 rounds to reach their steady state.
  * 2. The uncontended pair (µs): `await sem.acquire(); sem.release();` in one
  *    process; the same with `tryAcquire()`; and C's `semop(-1, IPC_NOWAIT)`
  *    + `semop(+1, IPC_NOWAIT)`.
  *
- * Every row runs as its own process tree under `taskset -c 0,1` (first
- * table) and again under `taskset -c 0` (second table): the measuring
- * process (`--role …`, a re-run of this file) and every peer it starts
- * inherit that CPU mask, and each tree is its own session (`setsid`), killed
- * as a whole on a timeout. Rows are repeated round-robin (≥ 3 times) and the
- * median is reported.
+ * The measuring side is `bench/roles/sem_roles.mjs`, one plain-JavaScript
+ * file that every runtime runs. Every row runs as its own process tree, once
+ * per pinning (`--pinnings`, default all three, one table each): `0,1` —
+ * `taskset -c 0,1` for the measuring process and every peer it starts; `0` —
+ * `taskset -c 0` for all of them; `0|1` — the measuring process on CPU 0,
+ * its peer (or C's forked child) on CPU 1, so that the two sides are on
+ * different CPUs in every run (under `0,1` the scheduler decides, run by
+ * run, and the two placements differ by 2–3×). Each tree is its own session
+ * (`setsid`), killed as a whole on a timeout. Rows are repeated round-robin
+ * (≥ 3 times) and the median is reported with the spread. Node and Bun are compared with Deno in the same run: the target
+ * is each within 1.5× of Deno's round trip.
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { spawn } from "../pipe/mod.ts";
-import { SemaphoreSet } from "../sem/mod.ts";
-import { IpcError } from "../mod.ts";
-import { readProcText } from "../tests/_helpers.ts";
+import {
+  LABEL,
+  parsePinnings,
+  parseRuntimes,
+  PERMS,
+  type Pinning,
+  prepareRuntimes,
+  type Runtime,
+  type RuntimeName,
+} from "./_runtimes.ts";
 
 const HERE = new URL(".", import.meta.url);
 const BIN = new URL("./bin/", HERE);
-const SELF = new URL(import.meta.url).pathname;
-const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
+const ROLES = new URL("./roles/sem_roles.mjs", HERE).pathname;
 const COMMAND = `deno run ${PERMS.join(" ")} bench/sem_bench.ts`;
 
 const bin = (name: string) => new URL(name, BIN).pathname;
-
-// ---------------------------------------------------------------------------
-// Roles: this file re-run inside a pinned process tree, printing one JSON line.
-// ---------------------------------------------------------------------------
 
 interface Trip {
   rounds: number;
@@ -62,101 +80,22 @@ interface Pairs {
   ns: number;
 }
 
-/** Ping side in Deno: V(0), P(1) per round; the peer is a Deno child or C. */
-async function rolePing(
-  peer: string,
-  rounds: number,
-  warmup: number,
-  maxMs: number,
-): Promise<Trip> {
-  const set = SemaphoreSet.create({ count: 2 });
-  try {
-    const child = peer === "deno"
-      ? spawn(Deno.execPath(), {
-        args: ["run", ...PERMS, SELF, "--role", "pong", "--id", String(set.id)],
-      })
-      : spawn(bin("sem_pingpong"), { args: ["pong", String(set.id)] });
-    const [theirs, mine] = set;
-    for (let i = 0; i < warmup; i++) { // includes the peer's start-up
-      theirs.release();
-      await mine.acquire();
-    }
-    const t0 = performance.now();
-    let done = 0;
-    while (done < rounds) {
-      theirs.release();
-      await mine.acquire();
-      done++;
-      if ((done & 255) === 0 && performance.now() - t0 > maxMs) break;
-    }
-    const ns = Math.round((performance.now() - t0) * 1e6);
-    set.remove(); // the peer's P(0) fails with EIDRM: it exits
-    const st = await child.status;
-    if (!st.success) throw new Error(`${peer} peer failed: code ${st.code}`);
-    return { rounds: done, ns };
-  } finally {
-    set.remove();
-  }
-}
-
-/** Pong side in Deno: P(0), V(1) until the set is removed. */
-async function rolePong(id: number): Promise<void> {
-  using set = SemaphoreSet.fromId(id);
-  const [mine, theirs] = set;
-  for (;;) {
-    try {
-      await mine.acquire();
-    } catch (e) {
-      if (e instanceof IpcError && e.code === "EIDRM") return;
-      throw e;
-    }
-    theirs.release();
-  }
-}
-
-/** `await acquire(); release();` (or `tryAcquire(); release();`) in one process. */
-async function roleUncontended(pairs: number, tryOnly: boolean): Promise<Pairs> {
-  using set = SemaphoreSet.create({ initial: 1 });
-  try {
-    const sem = set.at(0);
-    const run = async (n: number) => {
-      if (tryOnly) {
-        for (let i = 0; i < n; i++) {
-          if (!sem.tryAcquire()) throw new Error("contended?");
-          sem.release();
-        }
-      } else {
-        for (let i = 0; i < n; i++) {
-          await sem.acquire();
-          sem.release();
-        }
-      }
-    };
-    await run(Math.max(1000, pairs / 10)); // warm up the JIT
-    const t0 = performance.now();
-    await run(pairs);
-    return { pairs, ns: Math.round((performance.now() - t0) * 1e6) };
-  } finally {
-    set.remove();
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Orchestrator.
-// ---------------------------------------------------------------------------
-
 type Kind = "roundtrip" | "pair";
 
 interface RowDef {
   id: string;
   label: string;
   kind: Kind;
-  argv: (c: Config) => string[];
+  /** The runtime the row needs (C-only rows need none). */
+  runtime?: RuntimeName;
+  /** argv after `taskset -c CPUS setsid`. */
+  argv: (c: Config, pin: Pinning) => string[];
 }
 
 interface Config {
   rounds: number;
   warmup: number;
+  warmupMs: number;
   maxMs: number;
   pairs: number;
   reps: number;
@@ -170,7 +109,10 @@ interface RowResult {
   unit: "µs";
   samples: number[];
   median: number | null;
+  /** (max − min) / median of the samples. */
+  spread: number | null;
   errors: string[];
+  skipped?: string;
 }
 
 interface Verdict {
@@ -187,18 +129,15 @@ interface Table {
   verdicts: Verdict[];
 }
 
-const denoRole = (role: string, ...rest: string[]) => [
-  Deno.execPath(),
-  "run",
-  ...PERMS,
-  SELF,
-  "--role",
-  role,
-  ...rest,
-];
-
-const pingArgv = (peer: string, c: Config) =>
-  denoRole(
+/** The rows, in table order, for the selected runtimes. */
+function rowDefs(rts: Record<RuntimeName, Runtime>, selected: RuntimeName[]): RowDef[] {
+  const role = (rt: RuntimeName, pin: Pinning, ...args: string[]) => {
+    const r = rts[rt];
+    if (!r.ok) throw new Error(r.skipped);
+    const peer = pin.peerCpus === undefined ? [] : ["--peer-cpus", pin.peerCpus];
+    return r.argv(ROLES, ["--lib", r.lib, ...args, ...peer]);
+  };
+  const ping = (peer: string, c: Config) => [
     "ping",
     "--peer",
     peer,
@@ -206,48 +145,63 @@ const pingArgv = (peer: string, c: Config) =>
     String(c.rounds),
     "--warmup",
     String(c.warmup),
+    "--warmup-ms",
+    String(c.warmupMs),
     "--max-ms",
     String(c.maxMs),
-  );
-
-const ROWS: RowDef[] = [
-  {
-    id: "rt_c_c",
-    label: "C ↔ C (fork, blocking semop)",
-    kind: "roundtrip",
-    argv: (c) => [bin("sem_pingpong"), "self", String(c.rounds), String(c.warmup)],
-  },
-  {
-    id: "rt_ours_ours",
-    label: "Deno ↔ Deno (release / await acquire)",
-    kind: "roundtrip",
-    argv: (c) => pingArgv("deno", c),
-  },
-  {
-    id: "rt_ours_c",
-    label: "Deno ↔ C peer",
-    kind: "roundtrip",
-    argv: (c) => pingArgv("c", c),
-  },
-  {
-    id: "un_c",
-    label: "C: semop −1, +1 (IPC_NOWAIT)",
-    kind: "pair",
-    argv: (c) => [bin("sem_pingpong"), "uncontended", String(c.pairs)],
-  },
-  {
-    id: "un_ours",
-    label: "ours: await acquire(); release()",
-    kind: "pair",
-    argv: (c) => denoRole("uncontended", "--pairs", String(c.pairs)),
-  },
-  {
-    id: "un_ours_try",
-    label: "ours: tryAcquire(); release()",
-    kind: "pair",
-    argv: (c) => denoRole("uncontended-try", "--pairs", String(c.pairs)),
-  },
-];
+  ];
+  const each = (f: (rt: RuntimeName, L: string) => RowDef) =>
+    selected.map((rt) => f(rt, LABEL[rt]));
+  return [
+    {
+      id: "rt_c_c",
+      label: "C ↔ C (fork, blocking semop)",
+      kind: "roundtrip",
+      argv: (c, pin) => [
+        bin("sem_pingpong"),
+        "self",
+        String(c.rounds),
+        String(c.warmup),
+        String(c.maxMs),
+        pin.peerCpus ?? "-1",
+      ],
+    },
+    ...each((rt, L) => ({
+      id: `rt_${rt}_${rt}`,
+      label: `${L} ↔ ${L} (release / await acquire)`,
+      kind: "roundtrip",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, ...ping("self", c)),
+    })),
+    ...each((rt, L) => ({
+      id: `rt_${rt}_c`,
+      label: `${L} ↔ C peer`,
+      kind: "roundtrip",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, ...ping("c", c)),
+    })),
+    {
+      id: "un_c",
+      label: "C: semop −1, +1 (IPC_NOWAIT)",
+      kind: "pair",
+      argv: (c) => [bin("sem_pingpong"), "uncontended", String(c.pairs)],
+    },
+    ...each((rt, L) => ({
+      id: `un_${rt}`,
+      label: `${L}: await acquire(); release()`,
+      kind: "pair",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "uncontended", "--pairs", String(c.pairs)),
+    })),
+    ...each((rt, L) => ({
+      id: `un_${rt}_try`,
+      label: `${L}: tryAcquire(); release()`,
+      kind: "pair",
+      runtime: rt,
+      argv: (c, pin) => role(rt, pin, "uncontended-try", "--pairs", String(c.pairs)),
+    })),
+  ];
+}
 
 /** Process groups (= session ids) of running row trees, killed on exit or timeout. */
 const live = new Set<number>();
@@ -279,9 +233,7 @@ async function runOnce(cpus: string, argv: string[], timeoutMs: number): Promise
     const stdout = new TextDecoder().decode(out.stdout).trim();
     const stderr = new TextDecoder().decode(out.stderr).trim();
     if (timedOut) throw new Error(`timed out after ${timeoutMs} ms`);
-    if (!out.success) {
-      throw new Error(`exit code ${out.code}${stderr ? `: ${stderr.split("\n").at(-1)}` : ""}`);
-    }
+    if (!out.success) throw new Error(`exit code ${out.code}${explain(stderr)}`);
     const line = stdout.split("\n").at(-1) ?? "";
     try {
       return JSON.parse(line);
@@ -293,6 +245,15 @@ async function runOnce(cpus: string, argv: string[], timeoutMs: number): Promise
     killGroup(child.pid); // anything the row left behind (normally nothing)
     live.delete(child.pid);
   }
+}
+
+/** The line of a role's stderr that says what went wrong (not a stack frame), as ": …". */
+function explain(stderr: string): string {
+  // deno-lint-ignore no-control-regex
+  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim())
+    .filter((l) => l !== "" && !l.startsWith("at "));
+  const why = lines.find((l) => /error|Error:/.test(l)) ?? lines.at(-1);
+  return why ? `: ${why.slice(0, 300)}` : "";
 }
 
 function median(xs: number[]): number | null {
@@ -313,32 +274,50 @@ function toSample(def: RowDef, r: unknown): number {
   return ns / pairs / 1000;
 }
 
-async function measureTable(cpus: string, c: Config, log: (s: string) => void): Promise<Table> {
-  const rows: RowResult[] = ROWS.map((d) => ({
-    id: d.id,
-    label: d.label,
-    kind: d.kind,
-    unit: "µs",
-    samples: [],
-    median: null,
-    errors: [],
-  }));
+async function measureTable(
+  pin: Pinning,
+  c: Config,
+  defs: RowDef[],
+  rts: Record<RuntimeName, Runtime>,
+  selected: RuntimeName[],
+  log: (s: string) => void,
+): Promise<Table> {
+  const rows: RowResult[] = defs.map((d) => {
+    const rt = d.runtime === undefined ? undefined : rts[d.runtime];
+    return {
+      id: d.id,
+      label: d.label,
+      kind: d.kind,
+      unit: "µs",
+      samples: [],
+      median: null,
+      spread: null,
+      errors: [],
+      skipped: rt && !rt.ok ? rt.skipped : undefined,
+    };
+  });
   for (let rep = 0; rep < c.reps; rep++) {
-    for (const [i, def] of ROWS.entries()) {
+    for (const [i, def] of defs.entries()) {
       const row = rows[i];
+      if (row.skipped) continue;
       try {
-        const v = toSample(def, await runOnce(cpus, def.argv(c), c.timeoutMs));
+        const v = toSample(def, await runOnce(pin.cpus, def.argv(c, pin), c.timeoutMs));
         row.samples.push(v);
-        log(`  [${cpus}] rep ${rep + 1}/${c.reps} ${def.label}: ${fmt(v)} µs`);
+        log(`  [${pin.id}] rep ${rep + 1}/${c.reps} ${def.label}: ${fmt(v)} µs`);
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         row.errors.push(msg);
-        log(`  [${cpus}] rep ${rep + 1}/${c.reps} ${def.label}: FAILED (${msg})`);
+        log(`  [${pin.id}] rep ${rep + 1}/${c.reps} ${def.label}: FAILED (${msg})`);
       }
     }
   }
-  for (const row of rows) row.median = median(row.samples);
-  const get = (id: string) => rows.find((r) => r.id === id)!.median;
+  for (const row of rows) {
+    row.median = median(row.samples);
+    if (row.median !== null && row.median > 0) {
+      row.spread = (Math.max(...row.samples) - Math.min(...row.samples)) / row.median;
+    }
+  }
+  const get = (id: string) => rows.find((r) => r.id === id)?.median ?? null;
   const ratio = (name: string, a: string, b: string, target: string, max: number): Verdict => {
     const x = get(a), y = get(b);
     const value = x !== null && y !== null && y > 0 ? x / y : null;
@@ -348,13 +327,35 @@ async function measureTable(cpus: string, c: Config, log: (s: string) => void): 
     const value = get(a);
     return { name, value, target, pass: value === null ? null : value <= max };
   };
-  const verdicts = [
-    ratio("round trip: Deno↔Deno / C↔C", "rt_ours_ours", "rt_c_c", "≤ 1.5×", 1.5),
-    ratio("round trip: Deno↔C / C↔C", "rt_ours_c", "rt_c_c", "≤ 1.5×", 1.5),
-    absolute("uncontended acquire+release (µs)", "un_ours", "≤ 2 µs", 2),
-    ratio("uncontended: ours / C", "un_ours", "un_c", "(info)", Infinity),
-  ];
-  return { cpus, pinning: `taskset -c ${cpus} (every process of every row)`, rows, verdicts };
+  const verdicts: Verdict[] = [];
+  if (selected.includes("deno")) {
+    verdicts.push(
+      ratio("round trip: Deno↔Deno / C↔C", "rt_deno_deno", "rt_c_c", "≤ 1.5×", 1.5),
+      ratio("round trip: Deno↔C / C↔C", "rt_deno_c", "rt_c_c", "≤ 1.5×", 1.5),
+    );
+    for (const rt of selected.filter((r) => r !== "deno")) {
+      const L = LABEL[rt];
+      verdicts.push(
+        ratio(`round trip: ${L}↔${L} / Deno↔Deno`, `rt_${rt}_${rt}`, "rt_deno_deno", "≤ 1.5×", 1.5),
+        ratio(`round trip: ${L}↔C / Deno↔C`, `rt_${rt}_c`, "rt_deno_c", "≤ 1.5×", 1.5),
+      );
+    }
+  }
+  for (const rt of selected) {
+    const L = LABEL[rt];
+    verdicts.push(absolute(`${L}: uncontended acquire+release (µs)`, `un_${rt}`, "≤ 2 µs", 2));
+  }
+  for (const rt of selected) {
+    const L = LABEL[rt];
+    verdicts.push(ratio(`uncontended: ${L} / C`, `un_${rt}`, "un_c", "(info)", Infinity));
+  }
+  if (selected.includes("deno")) {
+    for (const rt of selected.filter((r) => r !== "deno")) {
+      const L = LABEL[rt];
+      verdicts.push(ratio(`uncontended: ${L} / Deno`, `un_${rt}`, "un_deno", "(info)", Infinity));
+    }
+  }
+  return { cpus: pin.id, pinning: pin.title, rows, verdicts };
 }
 
 function fmt(v: number | null, digits = 2): string {
@@ -363,20 +364,25 @@ function fmt(v: number | null, digits = 2): string {
 
 function renderTable(t: Table, c: Config): string {
   const lines: string[] = [];
-  lines.push(`\n## Pinning: taskset -c ${t.cpus} — every process of every row`);
+  lines.push(`\n## Pinning ${t.cpus}: ${t.pinning}`);
   lines.push(
-    `   round trip: up to ${c.rounds} timed rounds (≤ ${c.maxMs} ms) after ${c.warmup} warm-up; ` +
-      `uncontended: ${c.pairs} pairs; median of ${c.reps} runs`,
+    `   round trip: up to ${c.rounds} timed rounds (≤ ${c.maxMs} ms) after ≥ ${c.warmup} warm-up rounds (JS: and ≥ ${c.warmupMs} ms); ` +
+      `uncontended: ${c.pairs} pairs; median of ${c.reps} runs; spread = (max − min) / median`,
   );
   const w = Math.max(...t.rows.map((r) => r.label.length)) + 2;
-  const head = `   ${"row".padEnd(w)}${"median".padStart(9)}  ${"unit".padEnd(5)} samples`;
+  const head = `   ${"row".padEnd(w)}${"median".padStart(9)}  ${"unit".padEnd(5)}${
+    "spread".padStart(7)
+  }  samples`;
   lines.push(head);
   lines.push(`   ${"-".repeat(head.length - 3)}`);
   for (const r of t.rows) {
-    const samples = r.samples.map((s) => fmt(s)).join(", ") +
-      (r.errors.length ? `  (${r.errors.length} failed: ${r.errors[0]})` : "");
+    const samples = r.skipped ?? r.samples.map((s) => fmt(s)).join(", ") +
+        (r.errors.length ? `  (${r.errors.length} failed: ${r.errors[0]})` : "");
+    const spread = r.spread === null ? "—" : `${(r.spread * 100).toFixed(0)}%`;
     lines.push(
-      `   ${r.label.padEnd(w)}${fmt(r.median).padStart(9)}  ${r.unit.padEnd(5)} ${samples}`,
+      `   ${r.label.padEnd(w)}${fmt(r.median).padStart(9)}  ${r.unit.padEnd(5)}${
+        spread.padStart(7)
+      }  ${samples}`,
     );
   }
   lines.push("");
@@ -409,16 +415,24 @@ async function compileHelpers(): Promise<void> {
   if (!out.success) throw new Error(`cc -O2 sem_pingpong.c failed (exit ${out.code})`);
 }
 
-function envInfo(): Record<string, unknown> {
-  // Deno 2.9 wants --allow-all to read /proc: go through libc, as the tests do.
-  const read = (p: string) => readProcText(p) ?? "";
-  const cpuinfo = read("/proc/cpuinfo");
+async function envInfo(): Promise<Record<string, unknown>> {
+  // Deno wants --allow-all for any read under /proc: ask `cat` instead.
+  const read = async (p: string) => {
+    try {
+      const r = await new Deno.Command("cat", { args: [p], stdout: "piped", stderr: "null" })
+        .output();
+      return new TextDecoder().decode(r.stdout);
+    } catch {
+      return "";
+    }
+  };
+  const cpuinfo = await read("/proc/cpuinfo");
   return {
     deno: Deno.version.deno,
-    kernel: read("/proc/sys/kernel/osrelease").trim(),
+    kernel: (await read("/proc/sys/kernel/osrelease")).trim(),
     cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
     cpus: navigator.hardwareConcurrency,
-    sem: read("/proc/sys/kernel/sem").trim().split(/\s+/).join(" "),
+    sem: (await read("/proc/sys/kernel/sem")).trim().split(/\s+/).join(" "),
   };
 }
 
@@ -426,16 +440,19 @@ async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
     options: {
-      role: { type: "string" },
-      peer: { type: "string", default: "deno" },
-      id: { type: "string" },
       rounds: { type: "string" },
       warmup: { type: "string" },
+      "warmup-ms": { type: "string" },
       "max-ms": { type: "string" },
       pairs: { type: "string" },
       reps: { type: "string" },
       quick: { type: "boolean", default: false },
       json: { type: "string" },
+      runtimes: { type: "string" },
+      pinnings: { type: "string" },
+      node: { type: "string" },
+      bun: { type: "string" },
+      "node-lib": { type: "string" },
     },
     strict: true,
   });
@@ -448,60 +465,51 @@ async function main(): Promise<number> {
     return n;
   };
 
-  // Child roles print one JSON line and exit.
-  if (values.role !== undefined) {
-    let r: unknown;
-    switch (values.role) {
-      case "ping":
-        r = await rolePing(
-          values.peer!,
-          int(values.rounds, 20000),
-          int(values.warmup, 2000),
-          int(values["max-ms"], 2000),
-        );
-        break;
-      case "pong":
-        await rolePong(int(values.id, -1));
-        return 0;
-      case "uncontended":
-      case "uncontended-try":
-        r = await roleUncontended(int(values.pairs, 1_000_000), values.role.endsWith("try"));
-        break;
-      default:
-        throw new Error(`Unknown role ${values.role}`);
-    }
-    console.log(JSON.stringify(r));
-    return 0;
-  }
-
   const quick = values.quick!;
   const c: Config = {
-    rounds: int(values.rounds, quick ? 3000 : 20000),
+    rounds: int(values.rounds, quick ? 20000 : 200000),
     warmup: int(values.warmup, quick ? 500 : 2000),
+    warmupMs: int(values["warmup-ms"], quick ? 200 : 500),
     maxMs: int(values["max-ms"], quick ? 500 : 1500),
     pairs: int(values.pairs, quick ? 200_000 : 1_000_000),
     reps: Math.max(3, int(values.reps, 5)),
     timeoutMs: quick ? 30_000 : 60_000,
   };
+  const selected = parseRuntimes(values.runtimes);
+  const pinnings = parsePinnings(values.pinnings);
   const log = (s: string) => console.error(s);
+  const prepared = await prepareRuntimes({
+    runtimes: selected,
+    node: values.node,
+    bun: values.bun,
+    nodeLib: values["node-lib"],
+  }, log);
   const onSignal = () => {
     for (const g of live) killGroup(g);
+    prepared.cleanup();
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     const started = performance.now();
-    const env = envInfo();
+    const env = await envInfo();
+    const rts = prepared.runtimes;
+    const versions = selected.map((r) => {
+      const rt = rts[r];
+      return rt.ok ? rt.version : `${r}: ${rt.skipped}`;
+    });
+    const args = Deno.args.join(" ");
     console.log(`# sysipc semaphore benchmark`);
-    console.log(`command: ${COMMAND}${quick ? " --quick" : ""}`);
-    console.log(`deno ${env.deno}, kernel ${env.kernel}, ${env.cpus}× ${env.cpuModel}`);
+    console.log(`command: ${COMMAND}${args ? ` ${args}` : ""}`);
+    console.log(`kernel ${env.kernel}, ${env.cpus}× ${env.cpuModel}; ${versions.join("; ")}`);
     await compileHelpers();
     log(`compiled bench/sem_pingpong.c with cc -O2 into ${BIN.pathname}`);
+    const defs = rowDefs(rts, selected);
     const tables: Table[] = [];
-    for (const cpus of ["0,1", "0"]) {
-      log(`measuring with taskset -c ${cpus} …`);
-      const t = await measureTable(cpus, c, log);
+    for (const pin of pinnings) {
+      log(`measuring with pinning ${pin.id} …`);
+      const t = await measureTable(pin, c, defs, rts, selected, log);
       tables.push(t);
       console.log(renderTable(t, c));
     }
@@ -509,9 +517,9 @@ async function main(): Promise<number> {
     console.log(`\ntotal ${seconds.toFixed(1)} s`);
     if (values.json !== undefined) {
       const doc = {
-        command: COMMAND + (quick ? " --quick" : ""),
+        command: `${COMMAND}${args ? ` ${args}` : ""}`,
         date: new Date().toISOString(),
-        env,
+        env: { ...env, runtimes: versions },
         config: c,
         tables,
         seconds,
@@ -522,6 +530,7 @@ async function main(): Promise<number> {
     return 0;
   } finally {
     for (const g of live) killGroup(g);
+    prepared.cleanup();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }

@@ -1,10 +1,12 @@
 /* sem_pingpong: System V semaphore round trips between two processes.
  *
- *   sem_pingpong self ROUNDS [WARMUP=1000]
+ *   sem_pingpong self ROUNDS [WARMUP=1000] [MAX_MS=0] [CHILD_CPU=-1]
  *       Makes an IPC_PRIVATE set of two semaphores (both 0) and forks. The
  *       parent does V(0) then P(1), the child P(0) then V(1): one round trip.
- *       ROUNDS timed rounds after WARMUP untimed ones; prints
- *       {"rounds":ROUNDS,"ns":<total>} and removes the set.
+ *       ROUNDS timed rounds after WARMUP untimed ones (or fewer when MAX_MS
+ *       > 0 and that many milliseconds have passed; checked every 256
+ *       rounds); prints {"rounds":<timed rounds>,"ns":<total>} and removes
+ *       the set. CHILD_CPU ≥ 0 pins the child to that CPU (sched_setaffinity).
  *   sem_pingpong pong ID
  *       The peer for a ping side written in TypeScript: P(0) then V(1) on
  *       set ID until the set is removed (EIDRM/EINVAL), then exits 0.
@@ -16,6 +18,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,11 +81,14 @@ int main(int argc, char **argv) {
     return 0;
   }
   if (argc < 3 || strcmp(argv[1], "self") != 0) {
-    fprintf(stderr, "usage: %s self ROUNDS [WARMUP] | pong ID | uncontended PAIRS\n", argv[0]);
+    fprintf(stderr, "usage: %s self ROUNDS [WARMUP] [MAX_MS] [CHILD_CPU] | pong ID | uncontended PAIRS\n",
+            argv[0]);
     return 1;
   }
   long rounds = atol(argv[2]);
   long warmup = argc > 3 ? atol(argv[3]) : 1000;
+  long long max_ns = argc > 4 ? atoll(argv[4]) * 1000000LL : 0;
+  int child_cpu = argc > 5 ? atoi(argv[5]) : -1;
   int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
   if (id < 0) {
     perror("semget");
@@ -96,9 +102,19 @@ int main(int argc, char **argv) {
   }
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (child_cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(child_cpu, &set);
+      if (sched_setaffinity(0, sizeof set, &set) < 0) {
+        perror("sched_setaffinity");
+        _exit(2);
+      }
+    }
     _exit(pong(id));
   }
   long long t0 = 0;
+  long done = 0;
   for (long i = 0; i < warmup + rounds; i++) {
     if (i == warmup) t0 = now_ns();
     if (op(id, 0, 1, 0) != 0 || op(id, 1, -1, 0) != 0) {
@@ -106,11 +122,12 @@ int main(int argc, char **argv) {
       semctl(id, 0, IPC_RMID);
       return 2;
     }
+    if (i >= warmup && (++done & 255) == 0 && max_ns > 0 && now_ns() - t0 > max_ns) break;
   }
   long long ns = now_ns() - t0;
   semctl(id, 0, IPC_RMID); /* the child's P(0) fails with EIDRM: it exits */
   int st;
   waitpid(pid, &st, 0);
-  printf("{\"rounds\":%ld,\"ns\":%lld}\n", rounds, ns);
+  printf("{\"rounds\":%ld,\"ns\":%lld}\n", done, ns);
   return 0;
 }

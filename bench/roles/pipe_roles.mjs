@@ -1,0 +1,309 @@
+// The measuring side of bench/pipe_bench.ts, in plain JavaScript so that the
+// very same code runs on Deno, Node and Bun. The orchestrator starts it inside
+// a pinned process tree, once per sample:
+//
+//   deno run --allow-ffi --allow-read --allow-write --allow-run --allow-env \
+//        bench/roles/pipe_roles.mjs --lib /abs/mod.ts ROLE [options]
+//   bun  bench/roles/pipe_roles.mjs --lib /abs/mod.ts ROLE [options]
+//   node bench/roles/pipe_roles.mjs --lib /abs/npm/esm/mod.js ROLE [options]
+//
+// `--lib` is the library's entry module: the .ts source (Deno, Bun) or the
+// compiled npm build (Node 20 runs no TypeScript). `--peer-cpus LIST` starts
+// the peer a role talks to (C program or second runtime process) under
+// `taskset -c LIST`. Roles print one JSON line:
+//
+//   our-read     C writer (bench/bin/pipe_writer) → PipeEnd.read()
+//                {"bytes","timedBytes","ns"}, clock from the first read to EOF
+//   our-stream   the same through the BYOB byte `readable`
+//   our-write    PipeEnd.write() → C reader (bench/bin/pipe_reader), which times it
+//   command-read C writer → Deno.Command stdout (Deno only)
+//   ping         64-byte round trips over two of our pipes; --peer self (a
+//                child of the same runtime running `pong`) or c (pipe_pingpong).
+//                Warm-up: one wait that parks off-thread, then --warmup rounds
+//                and at least --warmup-ms after the peer answered (JIT tiers
+//                settle: Node and Bun need ~15 000–30 000 rounds); then up to
+//                --rounds timed rounds, at most --max-ms. {"rounds","ns"}
+//   pong         echo fd 3 → fd 4 in 64-byte messages until EOF
+
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
+
+const CHUNK = 65536;
+const MSG = 64;
+const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
+const SELF = new URL(import.meta.url).pathname;
+const bin = (name) => new URL(`../bin/${name}`, import.meta.url).pathname;
+
+const { values, positionals } = parseArgs({
+  args: globalThis.Deno ? Deno.args : process.argv.slice(2),
+  options: {
+    lib: { type: "string" },
+    peer: { type: "string", default: "self" },
+    bytes: { type: "string", default: String(2 * 1024 ** 3) },
+    rounds: { type: "string", default: "20000" },
+    warmup: { type: "string", default: "2000" },
+    "warmup-ms": { type: "string", default: "500" },
+    "max-ms": { type: "string", default: "1500" },
+    "peer-cpus": { type: "string" },
+  },
+  allowPositionals: true,
+  strict: true,
+});
+if (!values.lib) throw new Error("--lib PATH (the library's mod.ts or mod.js) is required");
+const { pipe, PipeEnd, spawn } = await import(pathToFileURL(values.lib).href);
+
+/**
+ * Starts the peer process — on the CPUs of `--peer-cpus` (through `taskset`)
+ * when given, so the orchestrator can put the two sides on different CPUs.
+ */
+function spawnPeer(cmd, options) {
+  const cpus = values["peer-cpus"];
+  if (cpus === undefined) return spawn(cmd, options);
+  return spawn("taskset", { ...options, args: ["-c", cpus, cmd, ...(options.args ?? [])] });
+}
+
+/** This runtime's command line for running this file again. */
+function selfArgv(...rest) {
+  if (globalThis.Deno) return [Deno.execPath(), ["run", ...PERMS, SELF, ...rest]];
+  return [process.execPath, [SELF, ...rest]];
+}
+
+async function mustSucceed(status, what) {
+  const st = await status;
+  if (!st.success) throw new Error(`${what} failed: code ${st.code}`);
+}
+
+async function readAll(end) {
+  const parts = [];
+  for (;;) {
+    const buf = new Uint8Array(4096);
+    const n = await end.read(buf);
+    if (n === null) break;
+    parts.push(buf.subarray(0, n));
+  }
+  end.close();
+  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
+}
+
+async function ourRead(bytes) {
+  const p = pipe();
+  const child = spawnPeer(bin("pipe_writer"), {
+    args: [String(bytes), String(CHUNK)],
+    stdout: p.writeEnd,
+  });
+  p.writeEnd.close();
+  const r = p.readEnd;
+  const buf = new Uint8Array(CHUNK);
+  let total = 0, first = 0, t0 = 0;
+  for (;;) {
+    const n = await r.read(buf);
+    if (n === null) break;
+    if (total === 0) {
+      t0 = performance.now();
+      first = n;
+    }
+    total += n;
+  }
+  const ns = Math.round((performance.now() - t0) * 1e6);
+  r.close();
+  await mustSucceed(child.status, "pipe_writer");
+  return { bytes: total, timedBytes: total - first, ns };
+}
+
+async function ourStream(bytes) {
+  const p = pipe();
+  const child = spawnPeer(bin("pipe_writer"), {
+    args: [String(bytes), String(CHUNK)],
+    stdout: p.writeEnd,
+  });
+  p.writeEnd.close();
+  const reader = p.readEnd.readable.getReader({ mode: "byob" });
+  let buf = new Uint8Array(CHUNK);
+  let total = 0, first = 0, t0 = 0;
+  for (;;) {
+    const { value, done } = await reader.read(buf);
+    if (done) break;
+    const n = value.byteLength;
+    if (total === 0) {
+      t0 = performance.now();
+      first = n;
+    }
+    total += n;
+    buf = new Uint8Array(value.buffer); // the transferred buffer, full size again
+  }
+  const ns = Math.round((performance.now() - t0) * 1e6);
+  await mustSucceed(child.status, "pipe_writer");
+  return { bytes: total, timedBytes: total - first, ns };
+}
+
+async function ourWrite(bytes) {
+  const p = pipe();
+  const report = pipe(); // the reader's stdout: its JSON line
+  const child = spawnPeer(bin("pipe_reader"), {
+    args: [String(CHUNK)],
+    stdin: p.readEnd,
+    stdout: report.writeEnd,
+  });
+  p.readEnd.close();
+  report.writeEnd.close();
+  const w = p.writeEnd;
+  const buf = new Uint8Array(CHUNK).fill(120);
+  for (let left = bytes; left > 0; left -= CHUNK) {
+    await w.write(left >= CHUNK ? buf : buf.subarray(0, left));
+  }
+  w.close();
+  const text = await readAll(report.readEnd);
+  await mustSucceed(child.status, "pipe_reader");
+  return JSON.parse(text);
+}
+
+async function commandRead(bytes) {
+  if (!globalThis.Deno) throw new Error("command-read is Deno's Deno.Command");
+  const cpus = values["peer-cpus"];
+  const writer = [bin("pipe_writer"), String(bytes), String(CHUNK)];
+  const child = new Deno.Command(cpus === undefined ? writer[0] : "taskset", {
+    args: cpus === undefined ? writer.slice(1) : ["-c", cpus, ...writer],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  let total = 0, first = 0, t0 = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    if (total === 0) {
+      t0 = performance.now();
+      first = value.byteLength;
+    }
+    total += value.byteLength;
+  }
+  const ns = Math.round((performance.now() - t0) * 1e6);
+  await mustSucceed(child.status, "pipe_writer");
+  return { bytes: total, timedBytes: total - first, ns };
+}
+
+/**
+ * One read that parks on the shared waiter (a scratch pipe written 20 ms
+ * later), so that the off-thread worker's one-time start — a Worker loading
+ * koffi takes ~50 ms on Node, ~6 ms on Bun, < 1 ms for Deno's pool thread —
+ * happens during the warm-up, not in the timed rounds.
+ */
+async function warmOffThread() {
+  const p = pipe();
+  try {
+    const later = new Promise((resolve) => setTimeout(resolve, 20))
+      .then(() => p.writeEnd.write(new Uint8Array(1)));
+    await p.readEnd.read(new Uint8Array(1));
+    await later;
+  } finally {
+    p.close();
+  }
+}
+
+async function ping(peer, rounds, warmup, warmupMs, maxMs) {
+  await warmOffThread();
+  const to = pipe();
+  const from = pipe();
+  const fds = { 3: to.readEnd, 4: from.writeEnd };
+  let child;
+  if (peer === "self") {
+    const [cmd, args] = selfArgv("--lib", values.lib, "pong");
+    child = spawnPeer(cmd, { args, fds });
+  } else if (peer === "c") {
+    child = spawnPeer(bin("pipe_pingpong"), { args: ["pong", "3", "4", String(MSG)], fds });
+  } else {
+    throw new Error(`Unknown --peer ${peer} (self or c)`);
+  }
+  to.readEnd.close();
+  from.writeEnd.close();
+  const w = to.writeEnd, r = from.readEnd;
+  const msg = new Uint8Array(MSG), back = new Uint8Array(MSG);
+  const once = async () => {
+    await w.write(msg);
+    let got = 0;
+    while (got < MSG) {
+      const n = await r.read(got === 0 ? back : back.subarray(got));
+      if (n === null) throw new Error("The echo peer closed early");
+      got += n;
+    }
+  };
+  await once(); // the peer is up
+  const up = performance.now();
+  for (let i = 1; i < warmup || performance.now() - up < warmupMs; i++) await once();
+  const t0 = performance.now();
+  let done = 0;
+  while (done < rounds) {
+    await once();
+    done++;
+    if ((done & 127) === 0 && performance.now() - t0 > maxMs) break;
+  }
+  const ns = Math.round((performance.now() - t0) * 1e6);
+  w.close();
+  await mustSucceed(child.status, `${peer} echo peer`);
+  r.close();
+  return { rounds: done, ns };
+}
+
+async function pong() {
+  await warmOffThread();
+  const inp = PipeEnd.fromFd(3);
+  const out = PipeEnd.fromFd(4);
+  const buf = new Uint8Array(MSG);
+  try {
+    for (;;) {
+      let got = 0;
+      while (got < MSG) {
+        const n = await inp.read(got === 0 ? buf : buf.subarray(got));
+        if (n === null) {
+          if (got === 0) return;
+          throw new Error("Torn message at end of file");
+        }
+        got += n;
+      }
+      await out.write(buf);
+    }
+  } finally {
+    inp.close();
+    out.close();
+  }
+}
+
+const int = (s) => {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`Expected a positive integer: ${s}`);
+  return n;
+};
+
+const role = positionals[0];
+let result;
+switch (role) {
+  case "our-read":
+    result = await ourRead(int(values.bytes));
+    break;
+  case "our-stream":
+    result = await ourStream(int(values.bytes));
+    break;
+  case "our-write":
+    result = await ourWrite(int(values.bytes));
+    break;
+  case "command-read":
+    result = await commandRead(int(values.bytes));
+    break;
+  case "ping":
+    result = await ping(
+      values.peer,
+      int(values.rounds),
+      int(values.warmup),
+      int(values["warmup-ms"]),
+      int(values["max-ms"]),
+    );
+    break;
+  case "pong":
+    await pong();
+    break;
+  default:
+    throw new Error(`Unknown role ${role}`);
+}
+if (result !== undefined) console.log(JSON.stringify(result));
+process.exit(0);
