@@ -56,6 +56,16 @@
  */
 import { parseArgs } from "node:util";
 import {
+  bin,
+  compileC,
+  fmt,
+  killAll,
+  machineInfo,
+  median,
+  readProc,
+  runPinned,
+} from "./_runner.ts";
+import {
   LABEL,
   parsePinnings,
   parseRuntimes,
@@ -67,15 +77,12 @@ import {
 } from "./_runtimes.ts";
 
 const HERE = new URL(".", import.meta.url);
-const BIN = new URL("./bin/", HERE);
 const ROLES = new URL("./roles/pipe_roles.mjs", HERE).pathname;
 const COMMAND = `deno run ${PERMS.join(" ")} bench/pipe_bench.ts`;
 const CHUNK = 65536;
 const MSG = 64;
 const GiB = 1024 ** 3;
 const MiB = 1024 ** 2;
-
-const bin = (name: string) => new URL(name, BIN).pathname;
 
 interface Rate {
   bytes: number;
@@ -233,66 +240,6 @@ function rowDefs(rts: Record<RuntimeName, Runtime>, selected: RuntimeName[]): Ro
   ];
 }
 
-/** Process groups (= session ids) of running row trees, killed on exit or timeout. */
-const live = new Set<number>();
-
-function killGroup(pgid: number): void {
-  try {
-    Deno.kill(-pgid, "SIGKILL");
-  } catch {
-    // ESRCH: the whole group is already gone.
-  }
-}
-
-/** Runs one row once in its own pinned session; returns its JSON line. */
-async function runOnce(cpus: string, argv: string[], timeoutMs: number): Promise<unknown> {
-  const child = new Deno.Command("taskset", {
-    args: ["-c", cpus, "setsid", ...argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  live.add(child.pid);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killGroup(child.pid);
-  }, timeoutMs);
-  try {
-    const out = await child.output();
-    const stdout = new TextDecoder().decode(out.stdout).trim();
-    const stderr = new TextDecoder().decode(out.stderr).trim();
-    if (timedOut) throw new Error(`timed out after ${timeoutMs} ms`);
-    if (!out.success) throw new Error(`exit code ${out.code}${explain(stderr)}`);
-    const line = stdout.split("\n").at(-1) ?? "";
-    try {
-      return JSON.parse(line);
-    } catch {
-      throw new Error(`no result line (stdout ${JSON.stringify(stdout.slice(-200))})`);
-    }
-  } finally {
-    clearTimeout(timer);
-    killGroup(child.pid); // anything the row left behind (normally nothing)
-    live.delete(child.pid);
-  }
-}
-
-/** The line of a role's stderr that says what went wrong (not a stack frame), as ": …". */
-function explain(stderr: string): string {
-  // deno-lint-ignore no-control-regex
-  const lines = stderr.replace(/\x1b\[[0-9;]*m/g, "").split("\n").map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("at "));
-  const why = lines.find((l) => /error|Error:/.test(l)) ?? lines.at(-1);
-  return why ? `: ${why.slice(0, 300)}` : "";
-}
-
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 function toSample(def: RowDef, c: Config, r: unknown): number {
   if (def.kind === "throughput") {
     const { bytes, timedBytes, ns } = r as Rate;
@@ -331,7 +278,7 @@ async function measureTable(
       const row = rows[i];
       if (row.skipped) continue;
       try {
-        const v = toSample(def, c, await runOnce(pin.cpus, def.argv(c, pin), c.timeoutMs));
+        const v = toSample(def, c, await runPinned(pin.cpus, def.argv(c, pin), c.timeoutMs));
         row.samples.push(v);
         log(`  [${pin.id}] rep ${rep + 1}/${c.reps} ${def.label}: ${fmt(v)} ${row.unit}`);
       } catch (e) {
@@ -418,10 +365,6 @@ async function measureTable(
   };
 }
 
-function fmt(v: number | null, digits = 2): string {
-  return v === null ? "—" : v.toFixed(digits);
-}
-
 function renderTable(t: Table, c: Config): string {
   const lines: string[] = [];
   lines.push(`\n## Pinning ${t.cpus}: ${t.pinning}`);
@@ -463,40 +406,6 @@ function renderTable(t: Table, c: Config): string {
     );
   }
   return lines.join("\n");
-}
-
-async function compileHelpers(): Promise<void> {
-  await Deno.mkdir(BIN, { recursive: true });
-  for (const name of ["pipe_writer", "pipe_reader", "pipe_pingpong"]) {
-    const src = new URL(`${name}.c`, HERE).pathname;
-    const out = await new Deno.Command("cc", {
-      args: ["-O2", "-Wall", "-o", bin(name), src],
-      stdout: "inherit",
-      stderr: "inherit",
-    }).output();
-    if (!out.success) throw new Error(`cc -O2 ${name}.c failed (exit ${out.code})`);
-  }
-}
-
-async function envInfo(): Promise<Record<string, unknown>> {
-  // Deno wants --allow-all for any read under /proc: ask `cat` instead.
-  const read = async (p: string) => {
-    try {
-      const r = await new Deno.Command("cat", { args: [p], stdout: "piped", stderr: "null" })
-        .output();
-      return new TextDecoder().decode(r.stdout);
-    } catch {
-      return "";
-    }
-  };
-  const cpuinfo = await read("/proc/cpuinfo");
-  return {
-    deno: Deno.version.deno,
-    kernel: (await read("/proc/sys/kernel/osrelease")).trim(),
-    cpuModel: /^model name\s*:\s*(.*)$/m.exec(cpuinfo)?.[1] ?? "unknown",
-    cpus: navigator.hardwareConcurrency,
-    pipeMaxSize: (await read("/proc/sys/fs/pipe-max-size")).trim(),
-  };
 }
 
 async function main(): Promise<number> {
@@ -548,7 +457,7 @@ async function main(): Promise<number> {
     nodeLib: values["node-lib"],
   }, log);
   const onSignal = () => {
-    for (const g of live) killGroup(g);
+    killAll();
     prepared.cleanup();
     Deno.exit(130);
   };
@@ -556,7 +465,9 @@ async function main(): Promise<number> {
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     const started = performance.now();
-    const env = await envInfo();
+    const env = await machineInfo({
+      pipeMaxSize: (await readProc("/proc/sys/fs/pipe-max-size")).trim(),
+    });
     const rts = prepared.runtimes;
     const versions = selected.map((r) => {
       const rt = rts[r];
@@ -570,8 +481,8 @@ async function main(): Promise<number> {
         versions.join("; ")
       }`,
     );
-    await compileHelpers();
-    log(`compiled C helpers with cc -O2 into ${BIN.pathname}`);
+    await compileC(["pipe_writer", "pipe_reader", "pipe_pingpong"]);
+    log(`compiled C helpers with cc -O2 into bench/bin/`);
     const defs = rowDefs(rts, selected);
     const tables: Table[] = [];
     for (const pin of pinnings) {
@@ -596,7 +507,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
-    for (const g of live) killGroup(g);
+    killAll();
     prepared.cleanup();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);

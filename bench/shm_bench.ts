@@ -36,15 +36,14 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { bin, compileC, fmt, killAll, machineInfo, median, runPinned } from "./_runner.ts";
 import { SharedMemory } from "../shm/mod.ts";
 
-const HERE = new URL(".", import.meta.url);
-const BIN = new URL("./bin/", HERE);
 const SELF = new URL(import.meta.url).pathname;
 const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 const COMMAND = `deno run ${PERMS.join(" ")} bench/shm_bench.ts`;
 const MiB = 1024 ** 2;
-const memcpyBin = new URL("shm_memcpy", BIN).pathname;
+const memcpyBin = bin("shm_memcpy");
 
 // ---------------------------------------------------------------------------
 // Roles: this file re-run inside a pinned process, printing one JSON line.
@@ -167,58 +166,13 @@ const RATIOS: [string, string, string][] = [
   ["out: read() / malloc+memcpy", "read_out", "c_out_fresh"],
 ];
 
-/** Process groups (= session ids) of running rows, killed on exit or timeout. */
-const live = new Set<number>();
-
-function killGroup(pgid: number): void {
-  try {
-    Deno.kill(-pgid, "SIGKILL");
-  } catch {
-    // ESRCH: already gone.
-  }
-}
-
 async function runOnce(c: Config, argv: string[]): Promise<Sample> {
-  const child = new Deno.Command("taskset", {
-    args: ["-c", c.cpus, "setsid", ...argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  live.add(child.pid);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    killGroup(child.pid);
-  }, c.timeoutMs);
-  try {
-    const out = await child.output();
-    const stdout = new TextDecoder().decode(out.stdout).trim();
-    const stderr = new TextDecoder().decode(out.stderr).trim();
-    if (timedOut) throw new Error(`timed out after ${c.timeoutMs} ms`);
-    if (!out.success) {
-      throw new Error(`exit code ${out.code}${stderr ? `: ${stderr.split("\n").at(-1)}` : ""}`);
-    }
-    const s = JSON.parse(stdout.split("\n").at(-1) ?? "") as Sample;
-    if (s.bytes !== c.bytes || s.iters !== c.iters || !(s.ns > 0)) {
-      throw new Error(`bad result ${stdout}`);
-    }
-    return s;
-  } finally {
-    clearTimeout(timer);
-    killGroup(child.pid);
-    live.delete(child.pid);
+  const s = await runPinned(c.cpus, argv, c.timeoutMs) as Sample;
+  if (s.bytes !== c.bytes || s.iters !== c.iters || !(s.ns > 0)) {
+    throw new Error(`bad result ${JSON.stringify(s)}`);
   }
+  return s;
 }
-
-function median(xs: number[]): number | null {
-  if (xs.length === 0) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-const fmt = (v: number | null, digits = 2) => (v === null ? "—" : v.toFixed(digits));
 
 async function measure(c: Config, log: (s: string) => void) {
   const rows: RowResult[] = ROWS.map((d) => ({
@@ -280,35 +234,6 @@ function render(c: Config, rows: RowResult[], ratios: Ratio[]): string {
   return lines.join("\n");
 }
 
-async function compileHelper(): Promise<void> {
-  await Deno.mkdir(BIN, { recursive: true });
-  const out = await new Deno.Command("cc", {
-    args: ["-O2", "-Wall", "-o", memcpyBin, new URL("shm_memcpy.c", HERE).pathname],
-    stdout: "inherit",
-    stderr: "inherit",
-  }).output();
-  if (!out.success) throw new Error(`cc -O2 shm_memcpy.c failed (exit ${out.code})`);
-}
-
-async function envInfo(): Promise<Record<string, unknown>> {
-  // Deno 2.9 asks for --allow-all before reading /proc, so ask the shell.
-  const sh = async (cmd: string) => {
-    try {
-      const out = await new Deno.Command("sh", { args: ["-c", cmd], stderr: "null" }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    } catch {
-      return "";
-    }
-  };
-  return {
-    deno: Deno.version.deno,
-    kernel: await sh("uname -r"),
-    cpuModel: (await sh("grep -m1 'model name' /proc/cpuinfo")).replace(/^.*:\s*/, "") ||
-      "unknown",
-    cpus: navigator.hardwareConcurrency,
-  };
-}
-
 async function main(): Promise<number> {
   const { values } = parseArgs({
     args: Deno.args,
@@ -351,20 +276,20 @@ async function main(): Promise<number> {
   };
   const log = (s: string) => console.error(s);
   const onSignal = () => {
-    for (const g of live) killGroup(g);
+    killAll();
     Deno.exit(130);
   };
   Deno.addSignalListener("SIGINT", onSignal);
   Deno.addSignalListener("SIGTERM", onSignal);
   try {
     const started = performance.now();
-    const env = await envInfo();
+    const env = await machineInfo();
     const command = COMMAND + Deno.args.map((a) => ` ${a}`).join("");
     console.log(`# sysipc shared-memory copy benchmark`);
     console.log(`command: ${command}`);
     console.log(`deno ${env.deno}, kernel ${env.kernel}, ${env.cpus}× ${env.cpuModel}`);
-    await compileHelper();
-    log(`compiled bench/shm_memcpy.c with cc -O2 into ${BIN.pathname}`);
+    await compileC(["shm_memcpy"]);
+    log(`compiled bench/shm_memcpy.c with cc -O2 into bench/bin/`);
     const { rows, ratios } = await measure(c, log);
     console.log(render(c, rows, ratios));
     const seconds = (performance.now() - started) / 1000;
@@ -384,7 +309,7 @@ async function main(): Promise<number> {
     }
     return rows.some((r) => r.median === null) ? 1 : 0;
   } finally {
-    for (const g of live) killGroup(g);
+    killAll();
     Deno.removeSignalListener("SIGINT", onSignal);
     Deno.removeSignalListener("SIGTERM", onSignal);
   }
