@@ -282,16 +282,21 @@ export function spawn(command: string, options: SpawnOptions = {}): Child {
   try {
     const devNull = cString("/dev/null");
     for (const [target, src] of plan) {
-      if (src === "inherit") continue;
       if (src === "null") {
         check(s.posix_spawn_file_actions_addopen(fa, target, devNull, O_RDWR, 0), "addopen");
         continue;
       }
+      // "inherit" hands over our own descriptor `target` explicitly, like a
+      // pipe end: Node.js marks its stdio close-on-exec (checked on Node 20),
+      // so merely leaving it alone gave the child no stdin/stdout/stderr.
+      // One we have closed stays closed in the child.
+      const fd = src === "inherit" ? target : src.fd;
+      if (src === "inherit" && s.fcntl(fd, F.GETFD, 0) < 0) continue;
       // Duplicate above every target first: then no dup2 clobbers a source,
       // and dup2 onto the target always clears close-on-exec.
-      const tmp = s.fcntl(src.fd, F.DUPFD_CLOEXEC, maxTarget + 1);
+      const tmp = s.fcntl(fd, F.DUPFD_CLOEXEC, maxTarget + 1);
       if (tmp < 0) {
-        throw ipcError("Cannot prepare child descriptor", "fcntl", errno(), `fd ${src.fd}`);
+        throw ipcError("Cannot prepare child descriptor", "fcntl", errno(), `fd ${fd}`);
       }
       temps.push(tmp);
       check(s.posix_spawn_file_actions_adddup2(fa, tmp, target), "adddup2");
