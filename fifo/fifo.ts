@@ -34,8 +34,19 @@ const sys = libc(
     fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
     // int chmod(const char *pathname, mode_t mode);
     chmod: { parameters: ["buffer", "u32"], result: "i32" },
+    // int statx(int dirfd, const char *pathname, int flags, unsigned int mask,
+    //           struct statx *statxbuf);  (glibc ≥ 2.28)
+    statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   } as const,
 );
+
+const AT_FDCWD = -100;
+const STATX_TYPE = 0x1;
+/** `sizeof(struct statx)`, and the offset of its `__u16 stx_mode` (the same on every Linux ABI). */
+const STATX_BYTES = 256;
+const STATX_MODE = 28;
+const S_IFMT = 0o170000;
+const S_IFIFO = 0o010000;
 
 /** Options for {@linkcode mkfifo}. */
 export interface MkfifoOptions {
@@ -133,20 +144,25 @@ export async function openFifo(
   // Fast path for a writer: if a reader is already there, a non-blocking open
   // succeeds at once (adopt() clears O_NONBLOCK again: PipeEnd uses per-call
   // RWF_NOWAIT, and the descriptor may be handed to a child). A reader's
-  // non-blocking open always succeeds, even with no writer, so readers only
-  // use it to check the path before parking a thread on it.
+  // non-blocking open always succeeds, even with no writer, so it is no use
+  // to a reader (see below).
   if (access === "write") {
     const fd = sys().open(c, flags | O_NONBLOCK);
     if (fd >= 0) return adopt(fd, p);
     const e = errno();
     if (e !== ENXIO /* no reader yet */) throw ipcError("Cannot open FIFO", "open", e, p, p);
   } else {
-    // Check it exists and is a FIFO before parking a thread on it.
-    const fd = sys().open(c, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) throw ipcError("Cannot open FIFO", "open", errno(), p, p);
-    const fifo = isFifo(fd);
-    sys().close(fd);
-    if (!fifo) throw new TypeError(`Not a FIFO: ${p}`);
+    // Check it exists and is a FIFO before parking a thread on it — with
+    // statx, not a non-blocking open: that would make us a reader for a
+    // moment, and a writer already waiting in open() would return, write to
+    // no reader once we closed it again (SIGPIPE) and leave our real open
+    // waiting for a writer that is gone.
+    const st = new Uint8Array(STATX_BYTES);
+    if (sys().statx(AT_FDCWD, c, 0, STATX_TYPE, st) !== 0) {
+      throw ipcError("Cannot open FIFO", "statx", errno(), p, p);
+    }
+    const mode = st[STATX_MODE] | (st[STATX_MODE + 1] << 8);
+    if ((mode & S_IFMT) !== S_IFIFO) throw new TypeError(`Not a FIFO: ${p}`);
   }
 
   // Slow path: a blocking open on a worker thread, which returns when the peer opens.
