@@ -18,6 +18,8 @@
  * read twice, which is what the seed means by 没有同步.
  *
  *     deno run --allow-ffi --allow-run --allow-read examples/bounded_buffer.ts [PRODUCERS=2] [CONSUMERS=2] [RECORDS=5000] [SLOTS=8] [--no-sync]
+ *     bun examples/bounded_buffer.ts [PRODUCERS=2] …
+ *     node node_modules/sysipc/examples/bounded_buffer.js [PRODUCERS=2] …     (the npm package)
  *
  * RECORDS is per producer.
  *
@@ -26,6 +28,7 @@
 import { SemaphoreSet } from "../sem/mod.ts";
 import { SharedMemory } from "../shm/mod.ts";
 import { pipe, spawn } from "../pipe/mod.ts";
+import { args, type Command, isMain, selfCommand } from "./_run.ts";
 
 /** Semaphore indexes in the set. */
 const EMPTY = 0, FULL = 1, MUTEX = 2, GATE = 3;
@@ -71,9 +74,14 @@ export interface BufferOptions {
   sync?: boolean;
   /** Where progress lines go. */
   log?: (line: string) => void;
+  /**
+   * How to start a producer or consumer with these arguments (the first is
+   * `"produce"` or `"consume"`). Default: this file again, in this runtime.
+   * The processes need not be of one runtime: they share only the segment
+   * and the semaphores (the cross-runtime tests mix Deno, Node and Bun).
+   */
+  launch?: (args: string[]) => Command;
 }
-
-const PERMS = ["--allow-ffi"];
 
 /**
  * The parent: make the ring and the semaphores, start producers and
@@ -88,9 +96,9 @@ export async function boundedBuffer(options: BufferOptions = {}): Promise<Buffer
   const producers = sync ? options.producers ?? 2 : 1;
   const consumers = sync ? options.consumers ?? 2 : 1;
   const { records = 5000, slots = 8, log = console.log } = options;
+  const launch = options.launch ?? ((a: string[]) => selfCommand(import.meta.url, a));
   using shm = SharedMemory.create({ size: 4 * (HEADER + SLOT * slots) });
   using set = SemaphoreSet.create({ count: 4, initial: [slots, 0, 1, 0] });
-  const self = import.meta.filename!;
   const outputs: Promise<string>[] = [];
   try {
     const ring = shm.view(Uint32Array);
@@ -98,17 +106,14 @@ export async function boundedBuffer(options: BufferOptions = {}): Promise<Buffer
     const common = [String(shm.id), String(set.id), String(records), sync ? "sync" : "no-sync"];
     const children = [];
     for (let p = 0; p < producers; p++) {
-      children.push(spawn(Deno.execPath(), {
-        args: ["run", "--quiet", ...PERMS, self, "produce", ...common, String(p)],
-      }));
+      const cmd = launch(["produce", ...common, String(p)]);
+      children.push(spawn(cmd.command, { args: cmd.args }));
     }
     const consumerChildren = [];
     for (let c = 0; c < consumers; c++) {
       const out = pipe();
-      const child = spawn(Deno.execPath(), {
-        args: ["run", "--quiet", ...PERMS, self, "consume", ...common],
-        stdout: out.writeEnd,
-      });
+      const cmd = launch(["consume", ...common]);
+      const child = spawn(cmd.command, { args: cmd.args, stdout: out.writeEnd });
       out.writeEnd.close();
       outputs.push(new Response(out.readable).text());
       consumerChildren.push(child);
@@ -265,15 +270,15 @@ async function consumer(shmId: number, semId: number, records: number, sync: boo
   console.log(JSON.stringify(report));
 }
 
-if (import.meta.main) {
-  const [role, shmId, semId, records, how, p] = Deno.args;
+if (isMain(import.meta)) {
+  const [role, shmId, semId, records, how, p] = args;
   if (role === "produce") {
     await producer(+shmId, +semId, +records, how === "sync", +p);
   } else if (role === "consume") {
     await consumer(+shmId, +semId, +records, how === "sync");
   } else {
-    const flags = Deno.args.filter((a) => a.startsWith("--"));
-    const [producers, consumers, n, slots] = Deno.args.filter((a) => !a.startsWith("--"))
+    const flags = args.filter((a) => a.startsWith("--"));
+    const [producers, consumers, n, slots] = args.filter((a) => !a.startsWith("--"))
       .map(Number);
     await boundedBuffer({
       producers,

@@ -3,10 +3,13 @@
  * sends "hello world" once per interval.
  *
  *     deno run --allow-ffi examples/fifo_client.ts [PATH=./myfifo] [COUNT=5] [INTERVAL_MS=1000]
+ *     bun examples/fifo_client.ts [PATH=./myfifo] [COUNT=5] [INTERVAL_MS=1000]
+ *     node node_modules/sysipc/examples/fifo_client.js [PATH=./myfifo] …     (the npm package)
  *
  * @module
  */
 import { openFifo } from "../fifo/mod.ts";
+import { args, isMain } from "./_run.ts";
 
 /**
  * Writes `count` messages into the FIFO at `path`.
@@ -32,7 +35,7 @@ export async function fifoClient(
   }
 }
 
-if (import.meta.main) {
-  const [path = "./myfifo", count = "5", interval = "1000"] = Deno.args;
+if (isMain(import.meta)) {
+  const [path = "./myfifo", count = "5", interval = "1000"] = args;
   await fifoClient(path, Number(count), Number(interval));
 }

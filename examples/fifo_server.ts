@@ -4,12 +4,16 @@
  * Start it first, then `fifo_client.ts` (or the seed's C client) in the same
  * directory.
  *
- *     deno run --allow-ffi examples/fifo_server.ts [PATH=./myfifo]
+ *     deno run --allow-ffi --allow-read --allow-write examples/fifo_server.ts [PATH=./myfifo]
+ *     bun examples/fifo_server.ts [PATH=./myfifo]
+ *     node node_modules/sysipc/examples/fifo_server.js [PATH=./myfifo]     (the npm package)
  *
  * @module
  */
+import { rmSync } from "node:fs";
 import { mkfifo, openFifo } from "../fifo/mod.ts";
 import { IpcError } from "../mod.ts";
+import { args, isMain } from "./_run.ts";
 
 /**
  * Serves one FIFO: create it (unless it exists), read until EOF, remove it.
@@ -41,11 +45,11 @@ export async function fifoServer(
     }
     log("all clients closed the FIFO, server quits");
   } finally {
-    Deno.removeSync(path);
+    rmSync(path);
   }
   return messages;
 }
 
-if (import.meta.main) {
-  await fifoServer(Deno.args[0] ?? "./myfifo");
+if (isMain(import.meta)) {
+  await fifoServer(args[0] ?? "./myfifo");
 }

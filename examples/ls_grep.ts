@@ -4,10 +4,14 @@
  * no byte itself.
  *
  *     deno run --allow-ffi --allow-run examples/ls_grep.ts [DIR] [PATTERN]
+ *     bun examples/ls_grep.ts [DIR] [PATTERN]
+ *     node node_modules/sysipc/examples/ls_grep.js [DIR] [PATTERN]     (the npm package)
  *
  * @module
  */
+import process from "node:process";
 import { pipe, spawn } from "../pipe/mod.ts";
+import { args, isMain } from "./_run.ts";
 
 /**
  * Runs `ls -l dir | grep pattern` with its output on our stdout.
@@ -26,7 +30,7 @@ export async function lsGrep(dir: string, pattern: string): Promise<number> {
   return grepStatus.code;
 }
 
-if (import.meta.main) {
-  const [dir = ".", pattern = ".ts"] = Deno.args;
-  Deno.exit(await lsGrep(dir, pattern));
+if (isMain(import.meta)) {
+  const [dir = ".", pattern = ".ts"] = args;
+  process.exit(await lsGrep(dir, pattern));
 }

@@ -10,6 +10,8 @@
  *    the process lives on.
  *
  *     deno run --allow-ffi --allow-run --allow-read examples/pipe_four_cases.ts
+ *     bun examples/pipe_four_cases.ts
+ *     node node_modules/sysipc/examples/pipe_four_cases.js     (the npm package)
  *
  * Each case runs the other side in a real child process (`sleep`, `sh`,
  * `true`), joined to us by the pipe.
@@ -17,6 +19,7 @@
  * @module
  */
 import { IpcError, pipe, spawn } from "../mod.ts";
+import { isMain } from "./_run.ts";
 
 /** Whether `p` settles within `ms` (the timer is cleared as soon as it does). */
 function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
@@ -106,4 +109,4 @@ export async function fourCases(log: (s: string) => void = console.log): Promise
   }
 }
 
-if (import.meta.main) await fourCases();
+if (isMain(import.meta)) await fourCases();

@@ -5,13 +5,16 @@
  * closes, and waits for the child (no zombie).
  *
  *     deno run --allow-ffi --allow-run --allow-read examples/pipe_parent_child.ts [INTERVAL_MS=1000]
+ *     bun examples/pipe_parent_child.ts
+ *     node node_modules/sysipc/examples/pipe_parent_child.js     (the npm package)
  *
- * The child is this same file run again with the argument `child`; it finds
- * the pipe's write end as its descriptor 3.
+ * The child is this same file run again, by the same runtime, with the
+ * argument `child`; it finds the pipe's write end as its descriptor 3.
  *
  * @module
  */
 import { pipe, PipeEnd, spawn } from "../pipe/mod.ts";
+import { args, isMain, selfCommand } from "./_run.ts";
 
 /**
  * The parent: create the pipe, start the child, read until EOF, reap the child.
@@ -21,10 +24,8 @@ import { pipe, PipeEnd, spawn } from "../pipe/mod.ts";
  */
 export async function parent(intervalMs = 1000, log: (s: string) => void = console.log) {
   const p = pipe();
-  const child = spawn(Deno.execPath(), {
-    args: ["run", "--quiet", "--allow-ffi", import.meta.filename!, "child", String(intervalMs)],
-    fds: { 3: p.writeEnd },
-  });
+  const self = selfCommand(import.meta.url, ["child", String(intervalMs)]);
+  const child = spawn(self.command, { args: self.args, fds: { 3: p.writeEnd } });
   p.writeEnd.close(); // 读之前关闭写: the parent only reads
   const decoder = new TextDecoder();
   const buffer = new Uint8Array(127);
@@ -55,7 +56,7 @@ export async function child(intervalMs: number) {
   }
 }
 
-if (import.meta.main) {
-  if (Deno.args[0] === "child") await child(Number(Deno.args[1] ?? 1000));
-  else await parent(Number(Deno.args[0] ?? 1000));
+if (isMain(import.meta)) {
+  if (args[0] === "child") await child(Number(args[1] ?? 1000));
+  else await parent(Number(args[0] ?? 1000));
 }

@@ -8,6 +8,8 @@
  * the CPU between the read and the write.
  *
  *     deno run --allow-ffi --allow-run --allow-read examples/sem_counter.ts [PROCESSES=4] [INCREMENTS=2000] [--no-lock]
+ *     bun examples/sem_counter.ts [PROCESSES=4] [INCREMENTS=2000] [--no-lock]
+ *     node node_modules/sysipc/examples/sem_counter.js [PROCESSES=4] …     (the npm package)
  *
  * Every child waits at a gate (a second semaphore, initially 0) until the
  * parent has started them all and opens it with one `release(N)`, so they
@@ -18,6 +20,7 @@
 import { SemaphoreSet } from "../sem/mod.ts";
 import { SharedMemory } from "../shm/mod.ts";
 import { spawn } from "../pipe/mod.ts";
+import { args, type Command, isMain, selfCommand } from "./_run.ts";
 
 const MUTEX = 0;
 const GATE = 1;
@@ -42,6 +45,12 @@ export interface CounterOptions {
   lock?: boolean;
   /** Where progress lines go. */
   log?: (line: string) => void;
+  /**
+   * How to start child number `index` with these arguments (the first is
+   * `"child"`). Default: this file again, in this runtime. The children need
+   * not be of one runtime: the cross-runtime tests mix Deno, Node and Bun.
+   */
+  launch?: (args: string[], index: number) => Command;
 }
 
 /**
@@ -53,25 +62,18 @@ export interface CounterOptions {
  */
 export async function semCounter(options: CounterOptions = {}): Promise<CounterResult> {
   const { processes = 4, increments = 2000, lock = true, log = console.log } = options;
+  const launch = options.launch ?? ((a: string[]) => selfCommand(import.meta.url, a));
   using shm = SharedMemory.create({ size: 8 }); // IPC_PRIVATE: the children get the id
   using set = SemaphoreSet.create({ count: 2, initial: [1, 0] }); // mutex = 1, gate = 0
   try {
     const counter = shm.view(Int32Array, 0, 1);
     const children = [];
     for (let i = 0; i < processes; i++) {
-      children.push(spawn(Deno.execPath(), {
-        args: [
-          "run",
-          "--quiet",
-          "--allow-ffi",
-          import.meta.filename!,
-          "child",
-          String(shm.id),
-          String(set.id),
-          String(increments),
-          lock ? "lock" : "no-lock",
-        ],
-      }));
+      const c = launch(
+        ["child", String(shm.id), String(set.id), String(increments), lock ? "lock" : "no-lock"],
+        i,
+      );
+      children.push(spawn(c.command, { args: c.args }));
     }
     // Wait until every child is parked at the gate, then let them all go at once.
     let exited = 0;
@@ -133,13 +135,13 @@ export async function child(shmId: number, semId: number, increments: number, lo
   }
 }
 
-if (import.meta.main) {
-  if (Deno.args[0] === "child") {
-    const [, shmId, semId, n, how] = Deno.args;
+if (isMain(import.meta)) {
+  if (args[0] === "child") {
+    const [, shmId, semId, n, how] = args;
     await child(Number(shmId), Number(semId), Number(n), how === "lock");
   } else {
-    const flags = Deno.args.filter((a) => a.startsWith("--"));
-    const [processes = "4", increments = "2000"] = Deno.args.filter((a) => !a.startsWith("--"));
+    const flags = args.filter((a) => a.startsWith("--"));
+    const [processes = "4", increments = "2000"] = args.filter((a) => !a.startsWith("--"));
     await semCounter({
       processes: Number(processes),
       increments: Number(increments),

@@ -8,10 +8,14 @@
  * fails with `ENOENT`.
  *
  *     deno run --allow-ffi examples/shm_client.ts PATH [COUNT=5] [INTERVAL_MS=1000]
+ *     bun examples/shm_client.ts PATH [COUNT=5] [INTERVAL_MS=1000]
+ *     node node_modules/sysipc/examples/shm_client.js PATH …     (the npm package)
  *
  * @module
  */
+import process from "node:process";
 import { ftok, SharedMemory } from "../shm/mod.ts";
+import { args, isMain } from "./_run.ts";
 
 /**
  * Writes `count` growing strings into the server's segment.
@@ -42,11 +46,11 @@ export async function shmClient(
   return String.fromCharCode(...start.subarray(0, cnt));
 } // `using`: detach (shmdt); the server removes the segment
 
-if (import.meta.main) {
-  const [path, count = "5", interval = "1000"] = Deno.args;
+if (isMain(import.meta)) {
+  const [path, count = "5", interval = "1000"] = args;
   if (path === undefined) {
     console.error("usage: shm_client.ts PATH [COUNT=5] [INTERVAL_MS=1000]");
-    Deno.exit(2);
+    process.exit(2);
   }
   await shmClient(path, Number(count), Number(interval));
 }

@@ -10,12 +10,16 @@
  * the same PATH:
  *
  *     deno run --allow-ffi examples/shm_server.ts PATH [COUNT=30] [INTERVAL_MS=1000]
+ *     bun examples/shm_server.ts PATH [COUNT=30] [INTERVAL_MS=1000]
+ *     node node_modules/sysipc/examples/shm_server.js PATH …     (the npm package)
  *
  * PATH must exist (`ftok` uses its inode), e.g. `.`.
  *
  * @module
  */
+import process from "node:process";
 import { ftok, SharedMemory } from "../shm/mod.ts";
+import { args, isMain } from "./_run.ts";
 
 /** What {@linkcode shmServer} saw. */
 export interface ShmServerResult {
@@ -80,20 +84,20 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-if (import.meta.main) {
-  const [path, count = "30", interval = "1000"] = Deno.args;
+if (isMain(import.meta)) {
+  const [path, count = "30", interval = "1000"] = args;
   if (path === undefined) {
     console.error("usage: shm_server.ts PATH [COUNT=30] [INTERVAL_MS=1000]");
-    Deno.exit(2);
+    process.exit(2);
   }
   // Ctrl-C ends the loop so the segment is still removed (the seed's server,
   // killed by the signal, leaves it behind for `ipcrm -m`).
   const stop = new AbortController();
   const onInt = () => stop.abort();
-  Deno.addSignalListener("SIGINT", onInt);
+  process.on("SIGINT", onInt);
   try {
     await shmServer(path, Number(count), Number(interval), console.log, stop.signal);
   } finally {
-    Deno.removeSignalListener("SIGINT", onInt);
+    process.off("SIGINT", onInt);
   }
 }

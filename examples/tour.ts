@@ -3,14 +3,23 @@
  * without any input, each with real processes on both sides.
  *
  *     deno task demo
+ *     bun examples/tour.ts
+ *     node node_modules/sysipc/examples/tour.js      (from the npm package)
  *
- * (which is `deno run --allow-ffi --allow-read --allow-write --allow-run
- * --allow-env examples/tour.ts`). Pass demo names to run only some of them:
+ * (the first is `deno run --allow-ffi --allow-read --allow-write --allow-run
+ * --allow-env examples/tour.ts`). Every process a demo starts runs on the
+ * same runtime as the tour. Pass demo names to run only some of them:
  * `deno task demo fifo ls_grep`.
  *
  * @module
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { pipe, spawn } from "../pipe/mod.ts";
+import { args, isMain, selfCommand } from "./_run.ts";
 import { parent } from "./pipe_parent_child.ts";
 import { fourCases } from "./pipe_four_cases.ts";
 import { lsGrep } from "./ls_grep.ts";
@@ -19,17 +28,17 @@ import { shmServer } from "./shm_server.ts";
 import { semCounter } from "./sem_counter.ts";
 import { boundedBuffer } from "./bounded_buffer.ts";
 
-const bold = (s: string) => Deno.stdout.isTerminal() ? `\x1b[1m${s}\x1b[0m` : s;
+const bold = (s: string) => process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s;
 const indent = (line: string) => console.log(`  ${line.trimEnd()}`);
 const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 
-/** Runs an example file as its own Deno process; its output is indented into ours. */
+const tempDir = () => mkdtempSync(join(tmpdir(), "sysipc_tour_"));
+
+/** Runs an example file as its own process of this runtime; its output is indented into ours. */
 async function runExample(file: string, args: string[]): Promise<number> {
   const out = pipe();
-  const child = spawn(Deno.execPath(), {
-    args: ["run", "--quiet", ...PERMS, new URL(file, import.meta.url).pathname, ...args],
-    stdout: out.writeEnd,
-  });
+  const c = selfCommand(new URL(file, import.meta.url), args, PERMS);
+  const child = spawn(c.command, { args: c.args, stdout: out.writeEnd });
   out.writeEnd.close();
   let pending = "";
   const decoder = new TextDecoder();
@@ -64,7 +73,7 @@ const DEMOS: Demo[] = [
     name: "ls_grep",
     title: "ls -l | grep — two children joined by our pipe; the parent copies nothing",
     run: async () => {
-      const dir = new URL(".", import.meta.url).pathname;
+      const dir = fileURLToPath(new URL(".", import.meta.url));
       indent(`$ ls -l ${dir} | grep fifo     (grep writes straight to this terminal)`);
       const code = await lsGrep(dir, "fifo");
       indent(`(ls and grep exited; grep's code is ${code})`);
@@ -74,7 +83,7 @@ const DEMOS: Demo[] = [
     name: "fifo",
     title: "命名管道 — a FIFO server reads what a separate client process writes",
     run: async () => {
-      const dir = Deno.makeTempDirSync({ prefix: "sysipc_tour_" });
+      const dir = tempDir();
       try {
         const path = `${dir}/myfifo`;
         const served = fifoServer(path, indent);
@@ -82,7 +91,7 @@ const DEMOS: Demo[] = [
         const messages = await served;
         indent(`(client exited with ${code}; the server read ${messages} messages)`);
       } finally {
-        Deno.removeSync(dir, { recursive: true });
+        rmSync(dir, { recursive: true, force: true });
       }
     },
   },
@@ -91,7 +100,7 @@ const DEMOS: Demo[] = [
     title: "共享内存 — a client process writes A, AB, ABC… into a segment the server prints; " +
       "nattch moves like `ipcs -m`",
     run: async () => {
-      const dir = Deno.makeTempDirSync({ prefix: "sysipc_tour_" });
+      const dir = tempDir();
       try {
         const stop = new AbortController();
         const show = (l: string) => indent(l === "" ? "(empty: no client has written yet)" : l);
@@ -107,7 +116,7 @@ const DEMOS: Demo[] = [
           })`,
         );
       } finally {
-        Deno.removeSync(dir, { recursive: true });
+        rmSync(dir, { recursive: true, force: true });
       }
     },
   },
@@ -131,12 +140,12 @@ const DEMOS: Demo[] = [
   },
 ];
 
-if (import.meta.main) {
-  const wanted = Deno.args.length > 0 ? new Set(Deno.args) : undefined;
+if (isMain(import.meta)) {
+  const wanted = args.length > 0 ? new Set(args) : undefined;
   const unknown = [...(wanted ?? [])].filter((n) => !DEMOS.some((d) => d.name === n));
   if (unknown.length > 0) {
     console.error(`Unknown demo ${unknown.join(", ")}; pick from ${DEMOS.map((d) => d.name)}`);
-    Deno.exit(2);
+    process.exit(2);
   }
   const t0 = performance.now();
   let n = 0;

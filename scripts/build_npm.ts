@@ -2,7 +2,9 @@
  * Builds the npm package into `npm/`: ES modules and `.d.ts` files compiled
  * by the TypeScript compiler pinned in `tools/` (relative `.ts` imports are
  * rewritten to `.js` by `rewriteRelativeImportExtensions`), a `package.json`
- * with one export per module, README and LICENSE.
+ * with one export per module, README and LICENSE, and the examples in
+ * `examples/`, importing the library by the package's own name (`node
+ * node_modules/sysipc/examples/tour.js` runs the demo tour).
  *
  *     npm ci --prefix tools            # once: brings tools/node_modules/.bin/tsc
  *     deno run -A scripts/build_npm.ts
@@ -14,11 +16,9 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { compileUsers, root, tsc } from "./_compile.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const out = join(root, "npm");
-const tsc = join(root, "tools/node_modules/.bin/tsc");
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
@@ -77,13 +77,21 @@ const pkg = {
   ),
   main: "./esm/mod.js",
   types: "./esm/mod.d.ts",
-  files: ["esm/", "README.md", "LICENSE"],
+  files: ["esm/", "examples/", "README.md", "LICENSE"],
   os: ["linux"],
   engines: { node: ">=20.16", bun: ">=1.1", deno: ">=2.0" },
   dependencies: { koffi: "^3.3.4" },
   keywords: ["ipc", "pipe", "fifo", "shared-memory", "semaphore", "sysv", "ffi", "linux"],
 };
 await Deno.writeTextFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+
+// The examples, as a Node.js user runs them: `import … from "sysipc"` (the
+// package's own name resolves inside the package, through its `exports`).
+const examples: string[] = [];
+for await (const e of Deno.readDir(join(root, "examples"))) {
+  if (e.isFile && e.name.endsWith(".ts")) examples.push(`examples/${e.name}`);
+}
+await compileUsers({ files: examples.sort(), outDir: out });
 
 await Deno.copyFile(join(root, "LICENSE"), join(out, "LICENSE"));
 if (await exists(join(root, "README.md"))) {

@@ -1,0 +1,125 @@
+/**
+ * Compiles TypeScript that *uses* the library — the examples, the tests — to
+ * JavaScript for Node.js, importing the library the way a user of the npm
+ * package does: `../mod.ts` becomes `"sysipc"`, `../pipe/mod.ts` becomes
+ * `"sysipc/pipe"`, and so on. Used by `build_npm.ts` (the examples the
+ * package ships) and `test.ts` (the Node suite).
+ *
+ * The pinned TypeScript compiler only transpiles here (`noCheck`): `deno
+ * task check` type-checks these files, with Node's and Deno's types, which
+ * the npm build does not have. It also lowers `using` declarations, which
+ * Node 20 cannot parse.
+ *
+ * @module
+ */
+import { dirname, join, relative, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root. */
+export const root: string = fileURLToPath(new URL("..", import.meta.url));
+
+/** The pinned TypeScript compiler (`npm ci --prefix tools`). */
+export const tsc: string = join(root, "tools/node_modules/.bin/tsc");
+
+/** The library's public modules: source path → package specifier. */
+export const PUBLIC_MODULES: Readonly<Record<string, string>> = {
+  "mod.ts": "sysipc",
+  "pipe/mod.ts": "sysipc/pipe",
+  "fifo/mod.ts": "sysipc/fifo",
+  "shm/mod.ts": "sysipc/shm",
+  "sem/mod.ts": "sysipc/sem",
+};
+
+/** Directories of library source (anything else under the root is not the library). */
+const LIBRARY_DIRS = ["_ffi/", "pipe/", "fifo/", "shm/", "sem/"];
+
+/** Whether a repository-relative `.ts` path is part of the library. */
+export function isLibrary(path: string): boolean {
+  return path === "mod.ts" || LIBRARY_DIRS.some((d) => path.startsWith(d));
+}
+
+/** Options for {@linkcode compileUsers}. */
+export interface CompileOptions {
+  /** Repository-relative `.ts` files to compile (their relative imports come along). */
+  files: string[];
+  /** Where the `.js` files go, mirroring their place in the repository. */
+  outDir: string;
+  /**
+   * The specifier through which compiled file `from` (repository-relative,
+   * `.js`) imports library file `target` (`.ts`), or `undefined` to refuse
+   * the import. Default: the public modules as the package names them
+   * ({@linkcode PUBLIC_MODULES}), nothing else.
+   */
+  importLibrary?: (target: string, from: string) => string | undefined;
+}
+
+/**
+ * Compiles `files` and everything they import relatively, except the library
+ * itself, into `outDir`, rewriting imports of the library to the package.
+ *
+ * @returns The repository-relative paths of the `.js` files written.
+ */
+export async function compileUsers(options: CompileOptions): Promise<string[]> {
+  const tmp = await Deno.makeTempDir({ prefix: "sysipc_compile_" });
+  try {
+    const config = {
+      compilerOptions: {
+        target: "es2022",
+        module: "esnext",
+        moduleResolution: "bundler",
+        noCheck: true,
+        types: [],
+        rewriteRelativeImportExtensions: true,
+        rootDir: root,
+        outDir: join(tmp, "out"),
+      },
+      files: options.files.map((f) => join(root, f)),
+    };
+    await Deno.writeTextFile(join(tmp, "tsconfig.json"), JSON.stringify(config));
+    const r = await new Deno.Command(tsc, { args: ["-p", join(tmp, "tsconfig.json")] }).output();
+    if (!r.success) {
+      throw new Error(
+        `tsc failed (exit code ${r.code}):\n${new TextDecoder().decode(r.stdout)}${
+          new TextDecoder().decode(r.stderr)
+        }`,
+      );
+    }
+    const written: string[] = [];
+    for await (const path of walk(join(tmp, "out"))) {
+      const rel = relative(join(tmp, "out"), path);
+      if (!rel.endsWith(".js") || isLibrary(rel.replace(/\.js$/, ".ts"))) continue;
+      const text = rewrite(await Deno.readTextFile(path), rel, options);
+      await Deno.mkdir(dirname(join(options.outDir, rel)), { recursive: true });
+      await Deno.writeTextFile(join(options.outDir, rel), text);
+      written.push(rel);
+    }
+    return written.sort();
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** Rewrites the relative imports of the library in one compiled file. */
+function rewrite(text: string, file: string, options: CompileOptions): string {
+  const SPEC = /(\bfrom\s*|\bimport\s*\(?\s*)(["'])(\.{1,2}\/[^"']*)\2/g;
+  return text.replace(SPEC, (all, lead: string, quote: string, spec: string) => {
+    const target = relative(root, resolve(root, dirname(file), spec)).replace(/\.js$/, ".ts");
+    if (!isLibrary(target)) return all;
+    const to = (options.importLibrary ?? ((t: string) => PUBLIC_MODULES[t]))(target, file);
+    if (to === undefined) {
+      throw new Error(
+        `${file.replace(/\.js$/, ".ts")} imports the library's ${target}, which is not allowed ` +
+          "there (examples: public modules only; tests: only through tests/_lib.ts)",
+      );
+    }
+    return `${lead}${quote}${to}${quote}`;
+  });
+}
+
+async function* walk(dir: string): AsyncGenerator<string> {
+  for await (const e of Deno.readDir(dir)) {
+    const p = join(dir, e.name);
+    if (e.isDirectory) yield* walk(p);
+    else if (e.isFile) yield p;
+  }
+}
