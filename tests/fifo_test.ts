@@ -1,63 +1,47 @@
 import assert from "node:assert/strict";
-import { IpcError } from "../mod.ts";
-import { mkfifo, openFifo } from "../fifo/mod.ts";
+import { rmSync, statSync, writeFileSync } from "node:fs";
+import { IpcError, mkfifo, openFifo, PipeEnd } from "./_lib.ts";
+import { tempDir as makeTempDir, test } from "./_runtime.ts";
 import {
   assertNoFdLeak,
   compileC,
-  denoRun,
-  example,
+  exampleArgv,
+  exists,
   fdFlags,
+  interopFile,
+  run,
   sleep,
+  start,
   stillPending,
 } from "./_helpers.ts";
-import { PipeEnd } from "../pipe/mod.ts";
 
-const deno = Deno.execPath();
 const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 function tempDir(): string {
-  return Deno.makeTempDirSync({ prefix: "sysipc_fifo_" });
+  return makeTempDir("sysipc_fifo_");
 }
 
-/** Reads a child's stdout until `done(text)` holds or `ms` pass. */
-async function readUntil(
-  stream: ReadableStream<Uint8Array>,
-  done: (text: string) => boolean,
-  ms: number,
-): Promise<string> {
-  const reader = stream.getReader();
-  let text = "";
-  const deadline = Date.now() + ms;
-  try {
-    while (!done(text) && Date.now() < deadline) {
-      const r = await Promise.race([reader.read(), sleep(deadline - Date.now()).then(() => null)]);
-      if (r === null || r.done) break;
-      text += dec.decode(r.value);
-    }
-  } finally {
-    reader.releaseLock();
-  }
-  return text;
+function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
 }
 
 const count = (text: string, word: string) => text.split(word).length - 1;
 
-Deno.test("mkfifo() makes a FIFO with mode 0o600 by default, or the mode asked", () => {
+test("mkfifo() makes a FIFO with mode 0o600 by default, or the mode asked", () => {
   const dir = tempDir();
   try {
     mkfifo(`${dir}/a`);
-    const a = Deno.statSync(`${dir}/a`);
-    assert.equal(a.isFifo, true);
-    assert.equal(a.mode! & 0o777, 0o600);
+    const a = statSync(`${dir}/a`);
+    assert.equal(a.isFIFO(), true);
+    assert.equal(a.mode & 0o777, 0o600);
     mkfifo(new URL(`file://${dir}/b`), { mode: 0o644 });
-    assert.equal(Deno.statSync(`${dir}/b`).mode! & 0o777, 0o644);
+    assert.equal(statSync(`${dir}/b`).mode & 0o777, 0o644);
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("openFifo() for reading waits until a writer opens, without blocking the event loop", async () => {
+test("openFifo() for reading waits until a writer opens, without blocking the event loop", async () => {
   const dir = tempDir();
   try {
     await assertNoFdLeak(async () => {
@@ -68,34 +52,76 @@ Deno.test("openFifo() for reading waits until a writer opens, without blocking t
       assert.equal(await stillPending(reading, 200), true);
       assert.ok(ticks >= 5, `timers ran meanwhile (${ticks})`);
       // The writer is another process.
-      const w = new Deno.Command("sh", { args: ["-c", `printf 'from sh' > '${dir}/f'`] }).spawn();
+      await using w = start("sh", ["-c", `printf 'from sh' > '${dir}/f'`]);
       using reader = await reading;
       clearInterval(timer);
       assert.equal(await new Response(reader.readable).text(), "from sh");
       assert.equal((await w.status).success, true);
     });
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("openFifo() for writing waits until a reader opens", async () => {
+test("openFifo() for writing waits until a reader opens", async () => {
   const dir = tempDir();
   try {
     mkfifo(`${dir}/f`);
     const writing = openFifo(`${dir}/f`, "write");
     assert.equal(await stillPending(writing, 200), true);
-    const cat = new Deno.Command("cat", { args: [`${dir}/f`], stdout: "piped" }).spawn();
+    await using cat = start("cat", [`${dir}/f`]);
     using writer = await writing;
     await writer.write(enc.encode("to cat"));
     writer.close();
-    assert.equal(dec.decode((await cat.output()).stdout), "to cat");
+    assert.equal((await cat.output()).stdout, "to cat");
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("an AbortSignal cancels a pending openFifo() for either side, leaving no descriptor", async () => {
+test("openFifo() meets a peer already waiting in open(): a waiting writer is not killed by SIGPIPE, its data arrives", async () => {
+  const dir = tempDir();
+  try {
+    await assertNoFdLeak(async () => {
+      for (let i = 0; i < 3; i++) {
+        // A shell writer first, blocked in open() until a reader comes…
+        const path = `${dir}/r${i}`;
+        mkfifo(path);
+        await using w = start("sh", ["-c", `printf 'hello ${i}' > '${path}'`]);
+        await sleep(150);
+        // …then our reader: it must meet that writer, however long our own
+        // open takes to reach the kernel (never a hang: 10 s at most).
+        const ac = new AbortController();
+        const timer = setTimeout(
+          () => ac.abort(new Error("openFifo() never met the writer")),
+          10_000,
+        );
+        try {
+          using r = await openFifo(path, "read", { signal: ac.signal });
+          assert.equal(await new Response(r.readable).text(), `hello ${i}`);
+        } finally {
+          clearTimeout(timer);
+        }
+        const out = await w.output();
+        assert.deepEqual([out.code, out.signal, out.stderr], [0, null, ""], "the writer's fate");
+        // And the other way round: `cat` waits to read, then we open for writing.
+        const path2 = `${dir}/w${i}`;
+        mkfifo(path2);
+        await using cat = start("cat", [path2]);
+        await sleep(150);
+        {
+          using writer = await openFifo(path2, "write");
+          await writer.write(enc.encode(`to cat ${i}`));
+        }
+        assert.equal((await cat.output()).stdout, `to cat ${i}`);
+      }
+    });
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("an AbortSignal cancels a pending openFifo() for either side, leaving no descriptor", async () => {
   const dir = tempDir();
   try {
     mkfifo(`${dir}/f`);
@@ -116,11 +142,11 @@ Deno.test("an AbortSignal cancels a pending openFifo() for either side, leaving 
       await sleep(20); // the helper descriptor that unblocked the open is closed in a microtask
     });
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("a FIFO descriptor handed to a child is blocking (no O_NONBLOCK leaks to it)", async () => {
+test("a FIFO descriptor handed to a child is blocking (no O_NONBLOCK leaks to it)", async () => {
   const dir = tempDir();
   try {
     mkfifo(`${dir}/f`);
@@ -131,83 +157,70 @@ Deno.test("a FIFO descriptor handed to a child is blocking (no O_NONBLOCK leaks 
     assert.equal(fdFlags(r.fd) & 0o4000, 0, "read end is not O_NONBLOCK");
     assert.ok(r instanceof PipeEnd);
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("interop: our fifo_client.ts feeds the seed's C server", async () => {
+test("interop: our fifo_client.ts feeds the seed's C server", async () => {
   const dir = tempDir();
   try {
-    const server = await compileC(new URL("./interop/fifo_server.c", import.meta.url), dir);
-    const srv = new Deno.Command(server, { cwd: dir, stdout: "piped", stderr: "piped" }).spawn();
-    try {
-      for (let i = 0; i < 100 && !exists(`${dir}/myfifo`); i++) await sleep(20);
-      const client = await new Deno.Command(deno, {
-        args: denoRun(example("fifo_client.ts"), `${dir}/myfifo`, "3", "50"),
-        stdout: "piped",
-      }).output();
-      assert.equal(client.code, 0);
-      assert.equal(count(dec.decode(client.stdout), "client has wrote the msg!"), 3);
-      const out = await readUntil(srv.stdout, (t) => count(t, "hello world") >= 3, 8000);
-      assert.ok(out.startsWith("server has got the msg:hello world\n"), out);
-      assert.equal(count(out, "hello world"), 3);
-    } finally {
-      srv.kill("SIGKILL");
-      await srv.status;
-      await srv.stderr.cancel();
-      await srv.stdout.cancel();
-    }
+    const server = await compileC(interopFile("fifo_server.c"), dir);
+    await using srv = start(server, [], { cwd: dir });
+    for (let i = 0; i < 100 && !exists(`${dir}/myfifo`); i++) await sleep(20);
+    const client = await run(...exampleArgv("fifo_client.ts", [`${dir}/myfifo`, "3", "50"]));
+    assert.equal(client.code, 0, client.stderr);
+    assert.equal(count(client.stdout, "client has wrote the msg!"), 3);
+    const out = await srv.stdout.readUntil((t) => count(t, "hello world") >= 3, 8000);
+    assert.ok(out.startsWith("server has got the msg:hello world\n"), out);
+    assert.equal(count(out, "hello world"), 3);
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("interop: the seed's C client feeds our fifo_server.ts", async () => {
+test("interop: the seed's C client feeds our fifo_server.ts", async () => {
   const dir = tempDir();
   try {
-    const client = await compileC(new URL("./interop/fifo_client.c", import.meta.url), dir);
-    const srv = new Deno.Command(deno, {
-      args: denoRun(example("fifo_server.ts"), "myfifo"),
-      cwd: dir,
-      stdout: "piped",
-    }).spawn();
+    const client = await compileC(interopFile("fifo_client.c"), dir);
+    await using srv = start(...exampleArgv("fifo_server.ts", ["myfifo"]), { cwd: dir });
     for (let i = 0; i < 200 && !exists(`${dir}/myfifo`); i++) await sleep(20);
-    const c = await new Deno.Command(client, { args: ["3", "50"], cwd: dir, stdout: "piped" })
-      .output();
-    assert.equal(c.code, 0);
+    // The seed's client opens the FIFO O_RDWR: it never waits for a reader,
+    // and what it writes is gone if it exits before the server has opened
+    // (mkfifo comes first; the server's open may lag behind under load).
+    // Our own write end opens only once the server's read end is open, and
+    // holding it keeps the FIFO open until the client has finished.
+    const held = await openFifo(`${dir}/myfifo`, "write");
+    const c = await run(client, ["3", "50"], { cwd: dir });
+    held.close();
+    assert.equal(c.code, 0, c.stderr);
     const out = await srv.output();
-    assert.equal(out.code, 0);
-    const text = dec.decode(out.stdout);
+    assert.equal(out.code, 0, out.stderr);
+    const text = out.stdout;
     assert.equal(count(text, "hello world"), 3, text);
     assert.match(text, /server has got the msg:hello world/);
     assert.match(text, /server quits/);
     assert.equal(exists(`${dir}/myfifo`), false, "our server removed its FIFO");
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("interop: two of our processes talk through a FIFO (server and client examples)", async () => {
+test("interop: two of our processes talk through a FIFO (server and client examples)", async () => {
   const dir = tempDir();
   try {
-    const srv = new Deno.Command(deno, {
-      args: denoRun(example("fifo_server.ts"), `${dir}/myfifo`),
-      stdout: "piped",
-    }).spawn();
+    await using srv = start(...exampleArgv("fifo_server.ts", [`${dir}/myfifo`]));
     for (let i = 0; i < 200 && !exists(`${dir}/myfifo`); i++) await sleep(20);
-    const c = await new Deno.Command(deno, {
-      args: denoRun(example("fifo_client.ts"), `${dir}/myfifo`, "4", "10"),
-      stdout: "null",
-    }).output();
-    assert.equal(c.code, 0);
-    const text = dec.decode((await srv.output()).stdout);
-    assert.equal(count(text, "hello world"), 4);
+    const c = await run(...exampleArgv("fifo_client.ts", [`${dir}/myfifo`, "4", "10"]));
+    assert.equal(c.code, 0, c.stderr);
+    const out = await srv.output();
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(count(out.stdout, "hello world"), 4);
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
 
-Deno.test("FIFO bad input gets a clear error", async (t) => {
+test("FIFO bad input gets a clear error", async (t) => {
   const dir = tempDir();
   try {
     await t.step("a path containing a NUL byte", async () => {
@@ -227,7 +240,7 @@ Deno.test("FIFO bad input gets a clear error", async (t) => {
       );
     });
     await t.step("mkfifo over an existing file", () => {
-      Deno.writeTextFileSync(`${dir}/file`, "x");
+      writeFileSync(`${dir}/file`, "x");
       assert.throws(
         () => mkfifo(`${dir}/file`),
         (e: unknown) => e instanceof IpcError && e.code === "EEXIST" && /mkfifo/.test(e.message),
@@ -246,15 +259,6 @@ Deno.test("FIFO bad input gets a clear error", async (t) => {
       assert.throws(() => mkfifo(new URL("http://example.com/x")), TypeError);
     });
   } finally {
-    Deno.removeSync(dir, { recursive: true });
+    removeDir(dir);
   }
 });
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -11,10 +11,11 @@ import assert from "node:assert/strict";
 import { semCounter } from "../examples/sem_counter.ts";
 import { boundedBuffer } from "../examples/bounded_buffer.ts";
 import { assertNoFdLeak, assertNoIpcLeak } from "./_helpers.ts";
+import { test } from "./_runtime.ts";
 
 const quiet = () => {};
 
-Deno.test("sem_counter: 4 processes × 2,000 increments under lock() end at exactly 8,000", async () => {
+test("sem_counter: 4 processes × 2,000 increments under lock() end at exactly 8,000", async () => {
   await assertNoIpcLeak(() =>
     assertNoFdLeak(async () => {
       const r = await semCounter({ processes: 4, increments: 2000, lock: true, log: quiet });
@@ -24,14 +25,14 @@ Deno.test("sem_counter: 4 processes × 2,000 increments under lock() end at exac
   );
 });
 
-Deno.test("sem_counter control: the same run without the lock loses updates", async () => {
+test("sem_counter control: the same run without the lock loses updates", async () => {
   await assertNoIpcLeak(async () => {
     const r = await semCounter({ processes: 4, increments: 2000, lock: false, log: quiet });
     assert.ok(r.total < r.expected, `without the lock ${r.total} of ${r.expected} survived`);
   });
 });
 
-Deno.test("bounded_buffer: 2 producers → 8-slot ring → 2 consumers, nothing lost, duplicated, torn or reordered", async () => {
+test("bounded_buffer: 2 producers → 8-slot ring → 2 consumers, nothing lost, duplicated, torn or reordered", async () => {
   await assertNoIpcLeak(() =>
     assertNoFdLeak(async () => {
       const r = await boundedBuffer({
@@ -53,7 +54,7 @@ Deno.test("bounded_buffer: 2 producers → 8-slot ring → 2 consumers, nothing 
   );
 });
 
-Deno.test("bounded_buffer control: the same ring without semaphores loses or repeats records", async () => {
+test("bounded_buffer control: the same ring without semaphores loses or repeats records", async () => {
   await assertNoIpcLeak(async () => {
     const r = await boundedBuffer({ records: 5000, slots: 8, sync: false, log: quiet });
     assert.ok(

@@ -1,23 +1,30 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { IpcError } from "../mod.ts";
-import { pipe, PipeEnd, spawn } from "../pipe/mod.ts";
+import { writeFileSync } from "node:fs";
+import { IpcError, pipe, PipeEnd, spawn, type SpawnOptions } from "./_lib.ts";
+import { test } from "./_runtime.ts";
 import { fillPattern } from "./fixtures/pattern.ts";
 import {
   assertNoFdLeak,
-  denoRun,
-  example,
-  fixture,
+  exampleArgv,
+  fixtureArgv,
   isZombie,
   readProcText,
+  run,
   sleep,
+  startFixture,
   stillPending,
+  withTempDir,
 } from "./_helpers.ts";
 
-const deno = Deno.execPath();
-const child = fixture("pipe_child.ts");
 const enc = new TextEncoder();
 const dec = new TextDecoder();
+
+/** Starts tests/fixtures/pipe_child.ts in a new process of this runtime. */
+function spawnChild(args: (string | number)[], options: Omit<SpawnOptions, "args"> = {}) {
+  const [command, argv] = fixtureArgv("pipe_child.ts", args);
+  return spawn(command, { ...options, args: argv });
+}
 
 async function readAll(end: PipeEnd): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
@@ -33,13 +40,10 @@ async function readAll(end: PipeEnd): Promise<Uint8Array> {
   return out;
 }
 
-Deno.test("a child's writes cross the process boundary and the parent sees EOF when it closes", async () => {
+test("a child's writes cross the process boundary and the parent sees EOF when it closes", async () => {
   await assertNoFdLeak(async () => {
     using p = pipe();
-    const c = spawn(deno, {
-      args: denoRun(child, "write", "3", "hello world!\n", "5", "20"),
-      fds: { 3: p.writeEnd },
-    });
+    const c = spawnChild(["write", "3", "hello world!\n", "5", "20"], { fds: { 3: p.writeEnd } });
     p.writeEnd.close(); // 写之前关闭读 / 读之前关闭写: the parent only reads
     const text = dec.decode(await readAll(p.readEnd));
     assert.equal(text, "hello world!\n".repeat(5));
@@ -48,13 +52,12 @@ Deno.test("a child's writes cross the process boundary and the parent sees EOF w
   });
 });
 
-Deno.test("case 1: a full pipe holds the writer back until the reader drains it, nothing lost", async () => {
+test("case 1: a full pipe holds the writer back until the reader drains it, nothing lost", async () => {
   await assertNoFdLeak(async () => {
     using p = pipe();
     using go = pipe();
     using out = pipe();
-    const reader = spawn(deno, {
-      args: denoRun(child, "drain-after-go", "3"),
+    const reader = spawnChild(["drain-after-go", "3"], {
       fds: { 3: p.readEnd },
       stdin: go.readEnd,
       stdout: out.writeEnd,
@@ -82,14 +85,11 @@ Deno.test("case 1: a full pipe holds the writer back until the reader drains it,
   });
 });
 
-Deno.test("case 2: an empty pipe holds the reader without blocking the event loop", async () => {
+test("case 2: an empty pipe holds the reader without blocking the event loop", async () => {
   await assertNoFdLeak(async () => {
     using p = pipe();
     // The child holds the write end open and writes nothing for 300 ms, then once.
-    const c = spawn(deno, {
-      args: denoRun(child, "late", "3", "300", "late\n"),
-      fds: { 3: p.writeEnd },
-    });
+    const c = spawnChild(["late", "3", "300", "late\n"], { fds: { 3: p.writeEnd } });
     p.writeEnd.close();
     let ticks = 0;
     const timer = setInterval(() => ticks++, 10);
@@ -103,9 +103,9 @@ Deno.test("case 2: an empty pipe holds the reader without blocking the event loo
   });
 });
 
-Deno.test("case 2: a reader waits as long as the writer stays silent", async () => {
+test("case 2: a reader waits as long as the writer stays silent", async () => {
   using p = pipe();
-  const c = spawn(deno, { args: denoRun(child, "hold", "3", "600"), fds: { 3: p.writeEnd } });
+  const c = spawnChild(["hold", "3", "600"], { fds: { 3: p.writeEnd } });
   p.writeEnd.close();
   const r = p.readEnd.read(new Uint8Array(8));
   assert.equal(await stillPending(r, 300), true);
@@ -113,12 +113,9 @@ Deno.test("case 2: a reader waits as long as the writer stays silent", async () 
   await c.status;
 });
 
-Deno.test("case 3: when the writer closes, read() returns null and the stream ends", async () => {
+test("case 3: when the writer closes, read() returns null and the stream ends", async () => {
   using p = pipe();
-  const c = spawn(deno, {
-    args: denoRun(child, "write", "3", "bye\n", "2", "0"),
-    fds: { 3: p.writeEnd },
-  });
+  const c = spawnChild(["write", "3", "bye\n", "2", "0"], { fds: { 3: p.writeEnd } });
   p.writeEnd.close();
   const chunks: string[] = [];
   for await (const chunk of p.readable) chunks.push(dec.decode(chunk));
@@ -127,12 +124,9 @@ Deno.test("case 3: when the writer closes, read() returns null and the stream en
   await c.status;
 });
 
-Deno.test("case 4: when every reader has closed, write() rejects with EPIPE and the process lives", async () => {
+test("case 4: when every reader has closed, write() rejects with EPIPE and the process lives", async () => {
   using p = pipe();
-  const c = spawn(deno, {
-    args: denoRun(child, "close-then-wait", "3", "0"),
-    fds: { 3: p.readEnd },
-  });
+  const c = spawnChild(["close-then-wait", "3", "0"], { fds: { 3: p.readEnd } });
   p.readEnd.close();
   await c.status; // the only reader is gone
   await assert.rejects(p.writeEnd.write(enc.encode("anyone?")), (e: unknown) => {
@@ -148,7 +142,7 @@ Deno.test("case 4: when every reader has closed, write() rejects with EPIPE and 
   assert.equal(await q.readEnd.read(new Uint8Array(1)), 1);
 });
 
-Deno.test("capacity: 65536 by default, 1 MiB after setCapacity, and the writer blocks exactly when full", async () => {
+test("capacity: 65536 by default, 1 MiB after setCapacity, and the writer blocks exactly when full", async () => {
   using p = pipe();
   assert.equal(p.readEnd.capacity, 65536);
   assert.equal(p.writeEnd.setCapacity(1 << 20), 1 << 20);
@@ -163,13 +157,10 @@ Deno.test("capacity: 65536 by default, 1 MiB after setCapacity, and the writer b
   assert.equal(q.readEnd.capacity, 262144, "the kernel rounds up to a power-of-two of pages");
 });
 
-Deno.test("parent and child exchange data both ways over pipe() + spawn() + fromFd()", async () => {
+test("parent and child exchange data both ways over pipe() + spawn() + fromFd()", async () => {
   using toChild = pipe();
   using fromChild = pipe();
-  const c = spawn(deno, {
-    args: denoRun(child, "echo", "3", "4"),
-    fds: { 3: toChild.readEnd, 4: fromChild.writeEnd },
-  });
+  const c = spawnChild(["echo", "3", "4"], { fds: { 3: toChild.readEnd, 4: fromChild.writeEnd } });
   toChild.readEnd.close();
   fromChild.writeEnd.close();
   const message = enc.encode("ping ".repeat(50_000)); // > capacity: both directions flow
@@ -180,36 +171,21 @@ Deno.test("parent and child exchange data both ways over pipe() + spawn() + from
   assert.equal((await c.status).success, true);
 });
 
-Deno.test("ls -l | grep through our pipe matches the shell's output", async () => {
-  const dir = Deno.makeTempDirSync();
-  try {
-    for (const f of ["a.txt", "b.txt", "c.log", "d.txt.bak"]) {
-      Deno.writeTextFileSync(`${dir}/${f}`, f);
-    }
-    const shell = await new Deno.Command("sh", {
-      args: ["-c", `ls -l '${dir}' | grep txt`],
-      stdout: "piped",
-    }).output();
-    const ours = await new Deno.Command(deno, {
-      args: denoRun(example("ls_grep.ts"), dir, "txt"),
-      stdout: "piped",
-    }).output();
-    assert.equal(ours.code, 0);
-    const expected = dec.decode(shell.stdout);
-    assert.ok(expected.includes("a.txt"));
-    assert.equal(dec.decode(ours.stdout), expected);
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+test("ls -l | grep through our pipe matches the shell's output", async () => {
+  await withTempDir("sysipc_pipe_", async (dir) => {
+    for (const f of ["a.txt", "b.txt", "c.log", "d.txt.bak"]) writeFileSync(`${dir}/${f}`, f);
+    const shell = await run("sh", ["-c", `ls -l '${dir}' | grep txt`]);
+    const ours = await run(...exampleArgv("ls_grep.ts", [dir, "txt"]));
+    assert.equal(ours.code, 0, ours.stderr);
+    assert.ok(shell.stdout.includes("a.txt"));
+    assert.equal(ours.stdout, shell.stdout);
+  });
 });
 
-Deno.test("1 GiB through a pipe between two processes arrives byte-exact", async () => {
+test("1 GiB through a pipe between two processes arrives byte-exact", async () => {
   const total = 1 << 30;
   using p = pipe();
-  const c = spawn(deno, {
-    args: denoRun(child, "pattern", "3", String(total)),
-    fds: { 3: p.writeEnd },
-  });
+  const c = spawnChild(["pattern", "3", String(total)], { fds: { 3: p.writeEnd } });
   p.writeEnd.close();
   const got = createHash("sha256");
   const buf = new Uint8Array(1 << 16);
@@ -229,7 +205,7 @@ Deno.test("1 GiB through a pipe between two processes arrives byte-exact", async
   assert.equal((await c.status).success, true);
 });
 
-Deno.test("the readable stream supports BYOB readers", async () => {
+test("the readable stream supports BYOB readers", async () => {
   using p = pipe();
   await p.writeEnd.write(enc.encode("abcdef"));
   p.writeEnd.close();
@@ -242,7 +218,7 @@ Deno.test("the readable stream supports BYOB readers", async () => {
   assert.equal(r3.done, true);
 });
 
-Deno.test("the writable stream applies backpressure instead of buffering without bound", async () => {
+test("the writable stream applies backpressure instead of buffering without bound", async () => {
   using p = pipe();
   const w = p.writable.getWriter();
   await w.write(new Uint8Array(65536));
@@ -258,7 +234,7 @@ Deno.test("the writable stream applies backpressure instead of buffering without
   assert.equal(await p.readEnd.read(rest), null);
 });
 
-Deno.test("closing an end while a read waits rejects that read with EBADF", async () => {
+test("closing an end while a read waits rejects that read with EBADF", async () => {
   using p = pipe();
   const r = p.readEnd.read(new Uint8Array(8));
   await sleep(20);
@@ -266,7 +242,7 @@ Deno.test("closing an end while a read waits rejects that read with EBADF", asyn
   await assert.rejects(r, (e: unknown) => e instanceof IpcError && e.code === "EBADF");
 });
 
-Deno.test("bad input gets a clear error, never a crash or hang", async (t) => {
+test("bad input gets a clear error, never a crash or hang", async (t) => {
   await t.step("fromFd: negative, fractional, not a number, closed", () => {
     assert.throws(() => PipeEnd.fromFd(-1), RangeError);
     assert.throws(() => PipeEnd.fromFd(1.5), TypeError);
@@ -334,7 +310,7 @@ Deno.test("bad input gets a clear error, never a crash or hang", async (t) => {
   });
 });
 
-Deno.test("children are reaped and no descriptors leak across many spawns", async () => {
+test("children are reaped and no descriptors leak across many spawns", async () => {
   await assertNoFdLeak(async () => {
     const pids: number[] = [];
     for (let i = 0; i < 20; i++) {
@@ -350,13 +326,27 @@ Deno.test("children are reaped and no descriptors leak across many spawns", asyn
   });
 });
 
-Deno.test("kill() ends a child and status reports the signal", async () => {
+test("kill() ends a child and status reports the signal", async () => {
   const c = spawn("sleep", { args: ["30"] });
   c.kill("SIGKILL");
   assert.deepEqual(await c.status, { success: false, code: 137, signal: "SIGKILL" });
 });
 
-Deno.test("spawn() passes cwd, env and /dev/null as asked", async () => {
+test('spawn() with stdio "inherit" (the default) hands the child our stdin, stdout and stderr', async () => {
+  // Node.js marks its own stdio close-on-exec: the child must still get it.
+  await using p = startFixture("pipe_child.ts", ["inherit-stdio"], { stdin: "pipe" });
+  await p.send("hello");
+  const out = await p.output();
+  assert.deepEqual(out, {
+    success: true,
+    code: 0,
+    signal: null,
+    stdout: "out:hello\nstatus 0\n",
+    stderr: "err:hello\n",
+  });
+});
+
+test("spawn() passes cwd, env and /dev/null as asked", async () => {
   using p = pipe();
   const c = spawn("sh", {
     args: ["-c", 'printf "%s|%s|" "$SYSIPC_T" "$(pwd)"; cat'],
@@ -370,7 +360,7 @@ Deno.test("spawn() passes cwd, env and /dev/null as asked", async () => {
   await c.status;
 });
 
-Deno.test("a child gets SIGPIPE back: `yes | head -1` ends instead of spinning", async () => {
+test("a child gets SIGPIPE back: `yes | head -1` ends instead of spinning", async () => {
   using p = pipe();
   const yes = spawn("yes", { stdout: p.writeEnd });
   const head = spawn("head", { args: ["-1"], stdin: p.readEnd, stdout: "null" });

@@ -1,28 +1,20 @@
 import assert from "node:assert/strict";
-import { IpcError } from "../mod.ts";
-import { IPC_PRIVATE, SemaphoreSet } from "../sem/mod.ts";
-import type { Semaphore } from "../sem/mod.ts";
-import { type Child, pipe, type PipeEnd, spawn } from "../pipe/mod.ts";
+import process from "node:process";
+import { IPC_PRIVATE, IpcError, type Semaphore, SemaphoreSet } from "./_lib.ts";
+import { test } from "./_runtime.ts";
 import {
-  assertNoFdLeak,
-  assertNoIpcLeak,
-  denoRun,
-  fixture,
+  assertNoLeaks as noLeaks,
+  interopFile,
+  type Proc,
   readProcText,
   sleep,
+  start,
+  startFixture,
   stillPending,
+  until,
 } from "./_helpers.ts";
 
-const deno = Deno.execPath();
-const child = fixture("sem_child.ts");
-const pyPeer = new URL("./interop/sem_peer.py", import.meta.url).pathname;
-const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** Both leak checks: descriptors and `ipcs`. */
-async function noLeaks(fn: () => Promise<void> | void): Promise<void> {
-  await assertNoFdLeak(() => assertNoIpcLeak(fn));
-}
+const pid = process.pid;
 
 /** A key nobody else uses: random in 0x5e30_0000–0x5e3f_ffff, checked free. */
 function freshKey(): number {
@@ -37,81 +29,9 @@ function freshKey(): number {
   }
 }
 
-/** Lines a child writes on its stdout. */
-class Lines {
-  #end: PipeEnd;
-  #buf = "";
-  constructor(end: PipeEnd) {
-    this.#end = end;
-  }
-  async next(): Promise<string> {
-    for (;;) {
-      const i = this.#buf.indexOf("\n");
-      if (i >= 0) {
-        const line = this.#buf.slice(0, i);
-        this.#buf = this.#buf.slice(i + 1);
-        return line;
-      }
-      const chunk = new Uint8Array(1024);
-      const n = await this.#end.read(chunk);
-      if (n === null) throw new Error(`the child ended its output mid-line: ${this.#buf}`);
-      this.#buf += dec.decode(chunk.subarray(0, n));
-    }
-  }
-  close(): void {
-    this.#end.close();
-  }
-}
-
-interface Peer {
-  proc: Child;
-  out: Lines;
-  /** The child's stdin, if asked for. */
-  input?: PipeEnd;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
-/** Starts a process with its stdout (and optionally stdin) on our pipes. */
-function start(cmd: string, args: string[], withStdin = false): Peer {
-  const out = pipe();
-  const inp = withStdin ? pipe() : undefined;
-  const proc = spawn(cmd, {
-    args,
-    stdout: out.writeEnd,
-    stdin: inp ? inp.readEnd : "null",
-  });
-  out.writeEnd.close();
-  inp?.readEnd.close();
-  const lines = new Lines(out.readEnd);
-  return {
-    proc,
-    out: lines,
-    input: inp?.writeEnd,
-    async [Symbol.asyncDispose]() {
-      try {
-        proc.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-      await proc.status;
-      lines.close();
-      inp?.writeEnd.close();
-    },
-  };
-}
-
-const startChild = (...args: (string | number)[]) =>
-  start(deno, denoRun(child, ...args.map(String)));
-const startPython = (...args: string[]) => start("/usr/bin/python3", [pyPeer, ...args], true);
-
-/** Polls `f` until it returns true (every 5 ms, up to `ms`). */
-async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(5);
-  }
-}
+const startChild = (...args: (string | number)[]): Proc => startFixture("sem_child.ts", args);
+const startPython = (...args: string[]) =>
+  start("/usr/bin/python3", [interopFile("sem_peer.py"), ...args], { stdin: "pipe" });
 
 /** The fields /proc/sysvipc/sem shows for one id (what `ipcs -s` reads). */
 function procSem(id: number): Record<string, number> | undefined {
@@ -153,7 +73,7 @@ function removeKey(key: number): void {
 const isCode = (code: string) => (e: unknown) => e instanceof IpcError && e.code === code;
 const isName = (name: string) => (e: unknown) => e instanceof DOMException && e.name === name;
 
-Deno.test("create() sets count, values and mode, and stat() reads struct semid_ds as ipcs does", async () => {
+test("create() sets count, values and mode, and stat() reads struct semid_ds as ipcs does", async () => {
   await noLeaks(() => {
     const key = freshKey();
     using set = SemaphoreSet.create({ key, count: 3, initial: [1, 0, 32767], mode: 0o640 });
@@ -194,7 +114,7 @@ Deno.test("create() sets count, values and mode, and stat() reads struct semid_d
   });
 });
 
-Deno.test("every semctl command goes through the variadic binding: SETVAL GETVAL SETALL GETALL GETPID", async () => {
+test("every semctl command goes through the variadic binding: SETVAL GETVAL SETALL GETALL GETPID", async () => {
   await noLeaks(() => {
     using set = SemaphoreSet.create({ count: 2 });
     try {
@@ -208,7 +128,7 @@ Deno.test("every semctl command goes through the variadic binding: SETVAL GETVAL
       assert.deepEqual(set.getValues(), [5, 32767]);
       assert.equal(b.tryAcquire({ count: 32767 }), true);
       assert.equal(b.value, 0);
-      assert.equal(a.lastPid, Deno.pid);
+      assert.equal(a.lastPid, pid);
       assert.equal(a.waitingForIncrease, 0);
       assert.equal(a.waitingForZero, 0);
       set.setValues(9);
@@ -219,7 +139,7 @@ Deno.test("every semctl command goes through the variadic binding: SETVAL GETVAL
   });
 });
 
-Deno.test("Python sysv_ipc creates a semaphore; we open, acquire and release it, and Python waits for our signal", async () => {
+test("Python sysv_ipc creates a semaphore; we open, acquire and release it, and Python waits for our signal", async () => {
   await noLeaks(async () => {
     const key = freshKey();
     try {
@@ -233,7 +153,7 @@ Deno.test("Python sysv_ipc creates a semaphore; we open, acquire and release it,
 async function pythonCreates(key: number): Promise<void> {
   {
     await using py = startPython("create", String(key));
-    const [ready, pyId, pyPid] = (await py.out.next()).split(" ");
+    const [ready, pyId, pyPid] = (await py.stdout.next()).split(" ");
     assert.equal(ready, "ready");
     using set = SemaphoreSet.open(key);
     assert.equal(set.id, Number(pyId));
@@ -242,59 +162,59 @@ async function pythonCreates(key: number): Promise<void> {
     assert.equal(sem.value, 1, "Python's initial value");
     await sem.acquire({ timeout: 5000 });
     assert.equal(sem.value, 0);
-    await py.input!.write(enc.encode("go\n"));
+    await py.send("go");
     // Python now waits (P) on the semaphore we hold: seen from this process.
     await until("Python waits", () => sem.waitingForIncrease === 1);
-    const acquired = py.out.next();
+    const acquired = py.stdout.next();
     assert.equal(await stillPending(acquired, 100), true, "Python is blocked");
     sem.release(); // V: wakes Python
     assert.equal(await acquired, "acquired 0");
     assert.equal(sem.lastPid, Number(pyPid));
-    await py.input!.write(enc.encode("remove\n"));
-    assert.equal(await py.out.next(), "removed");
+    await py.send("remove");
+    assert.equal(await py.stdout.next(), "removed");
     // Python removed it: our handle learns EINVAL from the kernel, reported as EIDRM.
     assert.throws(() => sem.release(), isCode("EIDRM"));
     await rejectsWith(sem.acquire(), isCode("EIDRM"), "acquire after a foreign remove");
-    assert.equal((await py.proc.status).success, true);
+    assert.equal((await py.status).success, true);
   }
 }
 
-Deno.test("we create a semaphore; Python waits until we signal it, then signals us back", async () => {
+test("we create a semaphore; Python waits until we signal it, then signals us back", async () => {
   await noLeaks(async () => {
     const key = freshKey();
     using set = SemaphoreSet.create({ key, initial: 0 });
     try {
       const sem = set.at(0);
       await using py = startPython("wait", `0x${key.toString(16)}`);
-      const [waiting, pyPid] = (await py.out.next()).split(" ");
+      const [waiting, pyPid] = (await py.stdout.next()).split(" ");
       assert.equal(waiting, "waiting");
       await until("Python waits", () => sem.waitingForIncrease === 1);
       sem.release(); // we signal
-      assert.equal(await py.out.next(), "acquired");
+      assert.equal(await py.stdout.next(), "acquired");
       // Python signals back with V(2); we wait for both units at once.
       await sem.acquire({ count: 2, timeout: 10_000 });
-      assert.equal(await py.out.next(), "released");
+      assert.equal(await py.stdout.next(), "released");
       assert.equal(sem.value, 0);
-      assert.equal((await py.proc.status).success, true);
-      assert.notEqual(Number(pyPid), Deno.pid);
+      assert.equal((await py.status).success, true);
+      assert.notEqual(Number(pyPid), pid);
     } finally {
       set.remove();
     }
   });
 });
 
-Deno.test("a child killed by SIGKILL while holding lock() does not deadlock the others (SEM_UNDO)", async () => {
+test("a child killed by SIGKILL while holding lock() does not deadlock the others (SEM_UNDO)", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create({ initial: 1 });
     try {
       const mutex = set.at(0);
       {
         await using holder = startChild("lock", set.id);
-        assert.equal(await holder.out.next(), "held");
+        assert.equal(await holder.stdout.next(), "held");
         assert.equal(mutex.value, 0);
         assert.equal(mutex.tryAcquire(), false, "the child holds it");
-        holder.proc.kill("SIGKILL");
-        assert.equal((await holder.proc.status).signal, "SIGKILL");
+        holder.kill("SIGKILL");
+        assert.equal((await holder.status).signal, "SIGKILL");
       }
       // The kernel undid the child's -1 when it died.
       using _ = await mutex.lock({ timeout: 5000 });
@@ -306,9 +226,9 @@ Deno.test("a child killed by SIGKILL while holding lock() does not deadlock the 
     using set2 = SemaphoreSet.create({ initial: 1 });
     try {
       await using holder = startChild("take", set2.id);
-      assert.equal(await holder.out.next(), "held");
-      holder.proc.kill("SIGKILL");
-      await holder.proc.status;
+      assert.equal(await holder.stdout.next(), "held");
+      holder.kill("SIGKILL");
+      await holder.status;
       await rejectsWith(
         set2.at(0).acquire({ timeout: 200 }),
         isName("TimeoutError"),
@@ -320,7 +240,7 @@ Deno.test("a child killed by SIGKILL while holding lock() does not deadlock the 
   });
 });
 
-Deno.test("acquire({ timeout: 100 }) on a zero semaphore rejects with TimeoutError after 100–300 ms", async () => {
+test("acquire({ timeout: 100 }) on a zero semaphore rejects with TimeoutError after 100–300 ms", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create();
     try {
@@ -344,7 +264,7 @@ Deno.test("acquire({ timeout: 100 }) on a zero semaphore rejects with TimeoutErr
   });
 });
 
-Deno.test("an abort rejects a waiting acquire promptly with signal.reason, taking nothing", async () => {
+test("an abort rejects a waiting acquire promptly with signal.reason, taking nothing", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create();
     try {
@@ -373,7 +293,7 @@ Deno.test("an abort rejects a waiting acquire promptly with signal.reason, takin
   });
 });
 
-Deno.test("an abort that races the grant gives back what the wait took, or resolves if it also released", async () => {
+test("an abort that races the grant gives back what the wait took, or resolves if it also released", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create({ count: 2 });
     try {
@@ -404,7 +324,7 @@ Deno.test("an abort that races the grant gives back what the wait took, or resol
   });
 });
 
-Deno.test("remove() under a waiter rejects it with EIDRM, ours and another process's, and nothing hangs", async () => {
+test("remove() under a waiter rejects it with EIDRM, ours and another process's, and nothing hangs", async () => {
   await noLeaks(async () => {
     // Ours.
     using set = SemaphoreSet.create();
@@ -443,12 +363,12 @@ async function removeUnderWaiters(set: SemaphoreSet, set2: SemaphoreSet): Promis
     await using waiter = startChild("wait", set2.id, 1);
     await until("the child waits", () => set2.at(1).waitingForIncrease === 1);
     set2.remove();
-    assert.equal(await waiter.out.next(), "EIDRM");
-    assert.equal((await waiter.proc.status).success, true);
+    assert.equal(await waiter.stdout.next(), "EIDRM");
+    assert.equal((await waiter.status).success, true);
   }
 }
 
-Deno.test("a blocked acquire does not block the event loop, and another process's release wakes it", async () => {
+test("a blocked acquire does not block the event loop, and another process's release wakes it", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create();
     try {
@@ -461,7 +381,7 @@ Deno.test("a blocked acquire does not block the event loop, and another process'
       await p;
       clearInterval(timer);
       const ms = performance.now() - t0;
-      assert.equal(await releaser.out.next(), "released");
+      assert.equal(await releaser.stdout.next(), "released");
       assert.ok(ticks >= ms / 10 / 4, `${ticks} ticks in ${ms.toFixed(0)} ms`);
       assert.equal(set.at(0).value, 0);
     } finally {
@@ -470,7 +390,7 @@ Deno.test("a blocked acquire does not block the event loop, and another process'
   });
 });
 
-Deno.test("op() takes two semaphores together or not at all, across processes", async () => {
+test("op() takes two semaphores together or not at all, across processes", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create({ count: 2, initial: [1, 0] });
     try {
@@ -481,13 +401,13 @@ Deno.test("op() takes two semaphores together or not at all, across processes", 
       assert.equal(a.value, 1);
       assert.equal(a.tryAcquire(), true);
       a.release();
-      const both = c.out.next();
+      const both = c.stdout.next();
       assert.equal(await stillPending(both, 100), true);
       b.release(); // now both are available: the child takes both at once
       assert.equal(await both, "both");
       assert.deepEqual(set.getValues(), [0, 0]);
-      assert.equal(a.lastPid, c.proc.pid);
-      assert.equal(b.lastPid, c.proc.pid);
+      assert.equal(a.lastPid, c.pid);
+      assert.equal(b.lastPid, c.pid);
       // Locally too: with only one available, op() waits and takes nothing.
       a.release();
       await rejectsWith(
@@ -502,7 +422,7 @@ Deno.test("op() takes two semaphores together or not at all, across processes", 
   });
 });
 
-Deno.test("waitZero, waitingForIncrease, waitingForZero and lastPid seen from another process", async () => {
+test("waitZero, waitingForIncrease, waitingForZero and lastPid seen from another process", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create({ count: 2, initial: [2, 0] });
     try {
@@ -513,13 +433,13 @@ Deno.test("waitZero, waitingForIncrease, waitingForZero and lastPid seen from an
       assert.equal(a.waitingForIncrease, 0);
       assert.equal(b.waitingForZero, 0);
       await a.acquire({ count: 2 }); // value 0: wakes the zero-waiter
-      assert.equal(await zero.out.next(), "zero");
-      const acquired = inc.out.next();
+      assert.equal(await zero.stdout.next(), "zero");
+      const acquired = inc.stdout.next();
       assert.equal(await stillPending(acquired, 100), true);
       await using rel = startChild("release", set.id, 1);
-      assert.equal(await rel.out.next(), "released");
+      assert.equal(await rel.stdout.next(), "released");
       assert.equal(await acquired, "acquired");
-      assert.equal(b.lastPid, inc.proc.pid, "the waiter's -1 was the last operation");
+      assert.equal(b.lastPid, inc.pid, "the waiter's -1 was the last operation");
       assert.equal(a.waitingForZero, 0);
       assert.equal(b.waitingForIncrease, 0);
       // Our own waitZero.
@@ -534,7 +454,7 @@ Deno.test("waitZero, waitingForIncrease, waitingForZero and lastPid seen from an
   });
 });
 
-Deno.test("two processes take turns over two semaphores for 300 rounds, in strict order", async () => {
+test("two processes take turns over two semaphores for 300 rounds, in strict order", async () => {
   await noLeaks(async () => {
     const rounds = 300;
     // 0: the child's turn, 1: ours, 2: how many turns the child has taken.
@@ -549,15 +469,15 @@ Deno.test("two processes take turns over two semaphores for 300 rounds, in stric
         assert.equal(childTurns.value, i + 1, `round ${i}`);
         assert.equal(childTurn.value, 0);
       }
-      assert.equal(await c.out.next(), "done");
-      assert.equal((await c.proc.status).success, true);
+      assert.equal(await c.stdout.next(), "done");
+      assert.equal((await c.status).success, true);
     } finally {
       set.remove();
     }
   });
 });
 
-Deno.test("lock() releases once at the end of a using block, even if released twice", async () => {
+test("lock() releases once at the end of a using block, even if released twice", async () => {
   await noLeaks(async () => {
     using set = SemaphoreSet.create({ initial: 1 });
     try {
@@ -587,7 +507,7 @@ Deno.test("lock() releases once at the end of a using block, even if released tw
   });
 });
 
-Deno.test("[Symbol.dispose] cancels the handle's waits, keeps the set, and later calls throw", async () => {
+test("[Symbol.dispose] cancels the handle's waits, keeps the set, and later calls throw", async () => {
   await noLeaks(async () => {
     const set = SemaphoreSet.create({ count: 2, initial: [1, 0] });
     const other = SemaphoreSet.fromId(set.id);
@@ -598,8 +518,12 @@ Deno.test("[Symbol.dispose] cancels the handle's waits, keeps the set, and later
       await until("two waits are parked", () => other.at(1).waitingForIncrease === 2);
       set[Symbol.dispose]();
       set[Symbol.dispose](); // idempotent
-      await rejectsWith(p, isName("AbortError"), "acquire after dispose");
-      await rejectsWith(q, isName("AbortError"), "op after dispose");
+      // Both handlers at once: the two waits reject independently (on Node and
+      // Bun each as its Worker returns), and neither may go unhandled meanwhile.
+      await Promise.all([
+        rejectsWith(p, isName("AbortError"), "acquire after dispose"),
+        rejectsWith(q, isName("AbortError"), "op after dispose"),
+      ]);
       assert.equal(other.at(1).waitingForIncrease, 0, "no thread left parked");
       await rejectsWith(set.at(1).acquire(), isName("InvalidStateError"), "acquire");
       assert.throws(() => set.at(0).value, isName("InvalidStateError"));
@@ -611,7 +535,7 @@ Deno.test("[Symbol.dispose] cancels the handle's waits, keeps the set, and later
   });
 });
 
-Deno.test("create({ exclusive: false }) opens an existing set without touching its values", async () => {
+test("create({ exclusive: false }) opens an existing set without touching its values", async () => {
   await noLeaks(() => {
     const key = freshKey();
     using a = SemaphoreSet.create({ key, count: 2, initial: [4, 5] });
@@ -634,7 +558,7 @@ Deno.test("create({ exclusive: false }) opens an existing set without touching i
   });
 });
 
-Deno.test("bad input gets a clear error before any syscall, never a crash or hang", async (t) => {
+test("bad input gets a clear error before any syscall, never a crash or hang", async (t) => {
   await noLeaks(async () => {
     const key = freshKey();
     using set = SemaphoreSet.create({ key, count: 2 });
@@ -767,7 +691,7 @@ Deno.test("bad input gets a clear error before any syscall, never a crash or han
   });
 });
 
-Deno.test("Semaphore and SemaphoreSet are not constructed directly", () => {
+test("Semaphore and SemaphoreSet are not constructed directly", () => {
   // deno-lint-ignore no-explicit-any
   const S = SemaphoreSet as any;
   assert.throws(() => new S({}), TypeError);

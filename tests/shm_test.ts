@@ -1,45 +1,56 @@
 import assert from "node:assert/strict";
-import { IpcError } from "../mod.ts";
-import { ftok, IPC_PRIVATE, SharedMemory } from "../shm/mod.ts";
-import { IPC, MMAP, SC_PAGESIZE, SHM_MODE, SHM_RDONLY, SHMID_DS, testHooks } from "../shm/_sys.ts";
+import { chmodSync, copyFileSync, rmSync } from "node:fs";
+import { basename, join } from "node:path";
+import process from "node:process";
+import {
+  ftok,
+  IPC,
+  IPC_PRIVATE,
+  IpcError,
+  MMAP,
+  SC_PAGESIZE,
+  SharedMemory,
+  SHM_MODE,
+  SHM_RDONLY,
+  SHMID_DS,
+  testHooks,
+} from "./_lib.ts";
+import { childArgv, type ChildArgvOptions, runtimeName, tempDir, test } from "./_runtime.ts";
 import {
   assertNoFdLeak,
-  CHILD_PERMS,
   compileC,
-  denoRun,
-  example,
+  exampleArgv,
   fixture,
+  interopFile,
   ipcObjects,
+  isRoot,
   readProcText,
+  run,
   sleep,
+  start,
+  startedPids,
+  startFixture,
+  withTempDir,
 } from "./_helpers.ts";
 
-const deno = Deno.execPath();
-const child = fixture("shm_child.ts");
-const interop = (name: string) => new URL(`./interop/${name}`, import.meta.url);
 const PYTHON = "/usr/bin/python3";
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+const pid = process.pid;
+
+/**
+ * Whether this runtime can detach (neuter) an `ArrayBuffer` over native
+ * memory. Deno and Bun can (`ArrayBuffer.prototype.transfer`); Node 20 has no
+ * `transfer()`, and `structuredClone` copies a koffi view instead of moving
+ * it, so there `detach()` always takes the documented fallback: an anonymous
+ * mapping over the segment, which stale views then read as zeros.
+ */
+const buffersDetach = typeof (ArrayBuffer.prototype as { transfer?: unknown }).transfer ===
+  "function";
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
-/** Processes this file started: the last test checks nothing they made is left. */
-const ourPids = new Set<number>([Deno.pid]);
 const shmAtStart = shmTable().map((s) => s.id);
-
-function start(command: string, args: string[], options: Deno.CommandOptions = {}) {
-  const p = new Deno.Command(command, {
-    args,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    ...options,
-  }).spawn();
-  ourPids.add(p.pid);
-  return p;
-}
 
 /** One row of /proc/sysvipc/shm (what `ipcs -m` prints). */
 interface ShmRow {
@@ -79,15 +90,15 @@ function shmRow(id: number): ShmRow | undefined {
  * the same machine (the semaphore tests run concurrently on the shared VMs
  * and their sets come and go mid-test): it compares `ipcs -m` before and
  * after `fn`, counting only segments created by this process or a process
- * this file started (`shm_cpid`). Nothing here creates semaphores or queues.
+ * the tests started (`shm_cpid`). Nothing here creates semaphores or queues.
  */
 async function assertNoShmLeak(fn: () => Promise<void> | void): Promise<void> {
   const show = (r: ShmRow) => `shm id ${r.id} key 0x${(r.key >>> 0).toString(16)} cpid ${r.cpid}`;
   const before = new Map(shmTable().map((r) => [r.id, r]));
   await fn();
   const after = new Map(shmTable().map((r) => [r.id, r]));
-  const added = [...after.values()].filter((r) => !before.has(r.id) && ourPids.has(r.cpid));
-  const removed = [...before.values()].filter((r) => !after.has(r.id) && ourPids.has(r.cpid));
+  const added = [...after.values()].filter((r) => !before.has(r.id) && startedPids.has(r.cpid));
+  const removed = [...before.values()].filter((r) => !after.has(r.id) && startedPids.has(r.cpid));
   assert.deepEqual(
     { added: added.map(show), removed: removed.map(show) },
     { added: [], removed: [] },
@@ -118,84 +129,33 @@ async function waitForKey(key: number, ms = 15000): Promise<number> {
 /** `ipcrm -m` on segments with `key` that a failed test may have left. */
 async function ipcrmKey(key: number): Promise<void> {
   for (const row of shmTable().filter((r) => r.key === (key | 0))) {
-    await new Deno.Command("ipcrm", { args: ["-m", String(row.id)] }).output();
+    await run("ipcrm", ["-m", String(row.id)]);
   }
 }
 
-/** Reads a child's output line by line, with a deadline per line. */
-class Lines {
-  #reader: ReadableStreamDefaultReader<string>;
-  #buf = "";
-  #done = false;
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.#reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  }
-  async next(ms = 15000): Promise<string> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const nl = this.#buf.indexOf("\n");
-      if (nl >= 0) {
-        const line = this.#buf.slice(0, nl);
-        this.#buf = this.#buf.slice(nl + 1);
-        return line;
-      }
-      if (this.#done) throw new Error(`output ended (rest: ${JSON.stringify(this.#buf)})`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const r = await Promise.race([
-        this.#reader.read(),
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error(`no line within ${ms} ms`)),
-            Math.max(0, deadline - Date.now()),
-          );
-        }),
-      ]).finally(() => clearTimeout(timer));
-      if (r.done) this.#done = true;
-      else this.#buf += r.value;
-    }
-  }
-  async json<T = Record<string, unknown>>(ms?: number): Promise<T> {
-    return JSON.parse(await this.next(ms)) as T;
-  }
-  async cancel(): Promise<void> {
-    await this.#reader.cancel().catch(() => {});
-  }
-}
-
-/** Runs a fixture mode to completion; returns its one JSON line and exit status. */
-async function runChild(args: string[], extra: string[] = []) {
-  const p = start(deno, ["run", "--quiet", ...extra, ...CHILD_PERMS, child.pathname, ...args]);
-  const out = await p.output();
-  const text = dec.decode(out.stdout).trim();
-  assert.equal(
-    out.signal,
-    null,
-    `child killed by ${out.signal}; stderr: ${dec.decode(out.stderr)}`,
-  );
-  assert.equal(out.code, 0, `child failed: ${dec.decode(out.stderr)}`);
-  return JSON.parse(text.split("\n").at(-1)!) as Record<string, unknown>;
+/** Runs a shm_child.ts mode to completion; returns its last JSON line. */
+async function runChild(args: string[], options?: ChildArgvOptions) {
+  const out = await run(...childArgv(fixture("shm_child.ts"), args, options));
+  assert.equal(out.signal, null, `child killed by ${out.signal}; stderr: ${out.stderr}`);
+  assert.equal(out.code, 0, `child failed: ${out.stderr}`);
+  return JSON.parse(out.stdout.trim().split("\n").at(-1)!) as Record<string, unknown>;
 }
 
 function cString(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
-  return dec.decode(end < 0 ? bytes : bytes.subarray(0, end));
-}
-
-function isRoot(): boolean {
-  return /^Uid:\s+0\s/m.test(readProcText("/proc/self/status") ?? "");
+  return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
 }
 
 // ---------------------------------------------------------------------------
 // Layout and basics
 // ---------------------------------------------------------------------------
 
-Deno.test("struct shmid_ds offsets and the flags we use match C's offsetof() and headers", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "sysipc_shm_" });
-  try {
-    const bin = await compileC(interop("shm_layout.c"), dir);
-    const out = await new Deno.Command(bin).output();
-    assert.equal(out.code, 0);
-    const c = JSON.parse(dec.decode(out.stdout));
+test("struct shmid_ds offsets and the flags we use match C's offsetof() and headers", async () => {
+  await withTempDir("sysipc_shm_", async (dir) => {
+    const bin = await compileC(interopFile("shm_layout.c"), dir);
+    const out = await run(bin);
+    assert.equal(out.code, 0, out.stderr);
+    const c = JSON.parse(out.stdout);
     const { sizes, flags, ...offsets } = c;
     assert.deepEqual(offsets, { ...SHMID_DS });
     assert.deepEqual(sizes, { segsz: 8, time: 8, pid: 4, nattch: 8, mode: 4 });
@@ -214,12 +174,10 @@ Deno.test("struct shmid_ds offsets and the flags we use match C's offsetof() and
       MAP_ANONYMOUS: MMAP.MAP_ANONYMOUS,
       SC_PAGESIZE,
     });
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
-Deno.test("create() attaches a zeroed segment of exactly the requested size, mode 0o600, as ipcs lists it", async () => {
+test("create() attaches a zeroed segment of exactly the requested size, mode 0o600, as ipcs lists it", async () => {
   await assertNoShmLeak(async () => {
     await assertNoFdLeak(() => {
       const key = freeKey();
@@ -238,8 +196,8 @@ Deno.test("create() attaches a zeroed segment of exactly the requested size, mod
           id: shm.id,
           perms: 0o600,
           size: 4097,
-          cpid: Deno.pid,
-          lpid: Deno.pid,
+          cpid: pid,
+          lpid: pid,
           nattch: 1,
         });
         const st = shm.stat();
@@ -267,7 +225,7 @@ Deno.test("create() attaches a zeroed segment of exactly the requested size, mod
   });
 });
 
-Deno.test("two attachments see each other's writes at once, zero-copy, through any view type", async () => {
+test("two attachments see each other's writes at once, zero-copy, through any view type", async () => {
   await assertNoShmLeak(() => {
     using a = SharedMemory.create({ size: 64 });
     try {
@@ -289,7 +247,7 @@ Deno.test("two attachments see each other's writes at once, zero-copy, through a
   });
 });
 
-Deno.test("view() bounds and alignment errors are RangeErrors, a non-constructor a TypeError", async () => {
+test("view() bounds and alignment errors are RangeErrors, a non-constructor a TypeError", async () => {
   await assertNoShmLeak(() => {
     using shm = SharedMemory.create({ size: 10 });
     try {
@@ -320,7 +278,7 @@ Deno.test("view() bounds and alignment errors are RangeErrors, a non-constructor
   });
 });
 
-Deno.test("read() copies out and write() copies in, with the range checked", async () => {
+test("read() copies out and write() copies in, with the range checked", async () => {
   await assertNoShmLeak(() => {
     using shm = SharedMemory.create({ size: 16 });
     try {
@@ -359,89 +317,164 @@ Deno.test("read() copies out and write() copies in, with the range checked", asy
 // Memory safety
 // ---------------------------------------------------------------------------
 
-Deno.test("after detach() every earlier buffer, bytes and view has length 0 and reads undefined", async () => {
-  await assertNoShmLeak(() => {
-    const shm = SharedMemory.create({ size: 4096 });
-    try {
-      shm.bytes[0] = 42;
-      const buffer = shm.buffer;
-      const bytes = shm.bytes;
-      const ints = shm.view(Int32Array);
-      const tail = shm.view(Float64Array, 4088, 1);
-      const sub = bytes.subarray(100, 200);
-      const dv = new DataView(buffer);
-      shm.detach();
-      assert.equal(shm.attached, false);
-      assert.equal(buffer.byteLength, 0);
-      assert.equal(buffer.detached, true);
-      for (const v of [bytes, ints, tail, sub]) {
-        assert.equal(v.length, 0);
-        assert.equal(v[0], undefined);
-      }
-      bytes[0] = 1; // ignored, not a crash
-      assert.equal(bytes[0], undefined);
-      assert.throws(() => dv.getUint8(0), TypeError);
-      // Everything that would need the memory says why it cannot.
-      for (
-        const f of [() => shm.buffer, () => shm.bytes, () => shm.view(Uint8Array), () => shm.read()]
-      ) {
-        assert.throws(f, { name: "TypeError", message: /is detached \(call attach\(\) first\)/ });
-      }
-      assert.throws(() => shm.write("x"), TypeError);
-      shm.detach(); // a second detach is a no-op
-      assert.equal(shm.stat().attachCount, 0, "stat() works while detached");
-      shm.attach();
-      shm.attach(); // attached already: a no-op
-      assert.equal(shm.stat().attachCount, 1);
-      assert.notEqual(shm.buffer, buffer, "a fresh buffer");
-      assert.equal(shm.bytes[0], 42, "the segment outlived the attachment");
-      assert.equal(bytes.length, 0, "old views stay dead");
-    } finally {
-      shm.remove();
-      shm.detach();
-    }
-  });
-});
-
-Deno.test("mmap fallback (runtime cannot detach buffers): nattch drops, a stale view reads zeros, its writes reach nobody", async () => {
-  await assertNoShmLeak(() => {
-    using keeper = SharedMemory.create({ size: 8192 });
-    try {
-      keeper.bytes.fill(7);
-      testHooks.pretendBuffersCannotDetach = true;
+// Where the runtime can detach buffers (Deno, Bun): every view goes to length 0.
+// Where it cannot (Node 20): the documented fallback, tested on its own below.
+if (buffersDetach) {
+  test("after detach() every earlier buffer, bytes and view has length 0 and reads undefined", async () => {
+    await assertNoShmLeak(() => {
+      const shm = SharedMemory.create({ size: 4096 });
       try {
-        const shm = SharedMemory.fromId(keeper.id);
-        const stale = shm.view(Uint8Array);
-        assert.equal(stale[5000], 7);
-        assert.equal(keeper.stat().attachCount, 2);
+        shm.bytes[0] = 42;
+        const buffer = shm.buffer;
+        const bytes = shm.bytes;
+        const ints = shm.view(Int32Array);
+        const tail = shm.view(Float64Array, 4088, 1);
+        const sub = bytes.subarray(100, 200);
+        const dv = new DataView(buffer);
         shm.detach();
         assert.equal(shm.attached, false);
-        assert.equal(keeper.stat().attachCount, 1, "the segment is released (nattch drops)");
-        assert.ok(keeper.stat().detachTime instanceof Date);
-        assert.equal(stale.length, 8192, "the stale view could not be detached…");
-        assert.equal(stale[5000], 0, "…so it shows the placeholder's zeros");
-        stale[5000] = 99;
-        assert.equal(stale[5000], 99);
-        assert.equal(keeper.bytes[5000], 7, "its writes reach nobody");
-        assert.throws(() => shm.bytes, TypeError);
+        assert.equal(buffer.byteLength, 0);
+        assert.equal(buffer.detached, true);
+        for (const v of [bytes, ints, tail, sub]) {
+          assert.equal(v.length, 0);
+          assert.equal(v[0], undefined);
+        }
+        bytes[0] = 1; // ignored, not a crash
+        assert.equal(bytes[0], undefined);
+        assert.throws(() => dv.getUint8(0), TypeError);
+        // Everything that would need the memory says why it cannot.
+        for (
+          const f of [
+            () => shm.buffer,
+            () => shm.bytes,
+            () => shm.view(Uint8Array),
+            () => shm.read(),
+          ]
+        ) {
+          assert.throws(f, { name: "TypeError", message: /is detached \(call attach\(\) first\)/ });
+        }
+        assert.throws(() => shm.write("x"), TypeError);
+        shm.detach(); // a second detach is a no-op
+        assert.equal(shm.stat().attachCount, 0, "stat() works while detached");
         shm.attach();
-        assert.equal(shm.bytes[5000], 7, "attach() again maps the segment afresh");
-        shm.detach();
+        shm.attach(); // attached already: a no-op
+        assert.equal(shm.stat().attachCount, 1);
+        assert.notEqual(shm.buffer, buffer, "a fresh buffer");
+        assert.equal(shm.bytes[0], 42, "the segment outlived the attachment");
+        assert.equal(bytes.length, 0, "old views stay dead");
       } finally {
-        testHooks.pretendBuffersCannotDetach = false;
+        shm.remove();
+        shm.detach();
       }
-    } finally {
-      keeper.remove();
-    }
+    });
   });
-});
+}
 
-Deno.test("mmap fallback: the placeholder is unmapped once the stale buffer is collected", async () => {
+if (!buffersDetach) {
+  test("after detach() on a runtime that cannot detach buffers (Node 20), every earlier buffer and view reads zeros and writes reach nobody", async () => {
+    await assertNoShmLeak(() => {
+      const shm = SharedMemory.create({ size: 4096 });
+      try {
+        shm.bytes[0] = 42;
+        const buffer = shm.buffer;
+        const bytes = shm.bytes;
+        const ints = shm.view(Int32Array);
+        const tail = shm.view(Float64Array, 4088, 1);
+        const sub = bytes.subarray(100, 200);
+        const dv = new DataView(buffer);
+        assert.equal(typeof (buffer as { transfer?: unknown }).transfer, "undefined");
+        shm.detach();
+        assert.equal(shm.attached, false);
+        assert.equal(shm.stat().attachCount, 0, "the segment is released (nattch drops)");
+        assert.equal(buffer.byteLength, 4096, "the buffer could not be detached…");
+        for (const v of [bytes, ints, tail, sub]) {
+          assert.ok(v.length > 0);
+          assert.equal(v[0], 0, "…so it shows the placeholder's zeros, not unmapped memory");
+        }
+        assert.equal(dv.getUint8(0), 0);
+        bytes[0] = 1; // private to the placeholder: not a crash, and not the segment
+        assert.equal(bytes[0], 1);
+        // Everything that would need the memory says why it cannot.
+        for (
+          const f of [
+            () => shm.buffer,
+            () => shm.bytes,
+            () => shm.view(Uint8Array),
+            () => shm.read(),
+          ]
+        ) {
+          assert.throws(f, { name: "TypeError", message: /is detached \(call attach\(\) first\)/ });
+        }
+        assert.throws(() => shm.write("x"), TypeError);
+        shm.detach(); // a second detach is a no-op
+        assert.equal(shm.stat().attachCount, 0, "stat() works while detached");
+        shm.attach();
+        shm.attach(); // attached already: a no-op
+        assert.equal(shm.stat().attachCount, 1);
+        assert.notEqual(shm.buffer, buffer, "a fresh buffer");
+        assert.equal(
+          shm.bytes[0],
+          42,
+          "the segment outlived the attachment, untouched by the stale write",
+        );
+        assert.equal(bytes[0], 1, "old views stay on the placeholder");
+        shm.bytes[0] = 43;
+        assert.equal(bytes[0], 1, "and never see the segment again");
+      } finally {
+        shm.remove();
+        shm.detach();
+      }
+    });
+  });
+}
+
+test(
+  `mmap fallback (${
+    buffersDetach ? "forced by the test hook" : "this runtime's own path"
+  }): nattch drops, a stale view reads zeros, its writes reach nobody`,
+  async () => {
+    await assertNoShmLeak(() => {
+      using keeper = SharedMemory.create({ size: 8192 });
+      try {
+        keeper.bytes.fill(7);
+        // Deno and Bun detach buffers, so the hook makes them take the fallback;
+        // Node 20 takes it on its own (the hook stays off: the real path).
+        testHooks.pretendBuffersCannotDetach = buffersDetach;
+        try {
+          const shm = SharedMemory.fromId(keeper.id);
+          const stale = shm.view(Uint8Array);
+          assert.equal(stale[5000], 7);
+          assert.equal(keeper.stat().attachCount, 2);
+          shm.detach();
+          assert.equal(shm.attached, false);
+          assert.equal(keeper.stat().attachCount, 1, "the segment is released (nattch drops)");
+          assert.ok(keeper.stat().detachTime instanceof Date);
+          assert.equal(stale.length, 8192, "the stale view could not be detached…");
+          assert.equal(stale[5000], 0, "…so it shows the placeholder's zeros");
+          stale[5000] = 99;
+          assert.equal(stale[5000], 99);
+          assert.equal(keeper.bytes[5000], 7, "its writes reach nobody");
+          assert.throws(() => shm.bytes, TypeError);
+          shm.attach();
+          assert.equal(shm.bytes[5000], 7, "attach() again maps the segment afresh");
+          shm.detach();
+        } finally {
+          testHooks.pretendBuffersCannotDetach = false;
+        }
+      } finally {
+        keeper.remove();
+      }
+    });
+  },
+);
+
+test("mmap fallback: the placeholder is unmapped once the stale buffer is collected", async () => {
   await assertNoShmLeak(async () => {
     using shm = SharedMemory.create({ size: 10000 });
     try {
       shm.bytes[0] = 42;
-      const r = await runChild(["fallback-gc", String(shm.id)], ["--v8-flags=--expose-gc"]);
+      const how = buffersDetach ? "forced" : "real";
+      const r = await runChild(["fallback-gc", String(shm.id), how], { exposeGc: true });
       assert.deepEqual(r, {
         marker: 42,
         attachedCount: 2,
@@ -458,69 +491,154 @@ Deno.test("mmap fallback: the placeholder is unmapped once the stale buffer is c
   });
 });
 
-Deno.test("a buffer moved away (transfer, structuredClone) keeps the memory safe: after detach it reads zeros", async () => {
-  await assertNoShmLeak(() => {
-    using keeper = SharedMemory.create({ size: 4096 });
-    try {
-      keeper.bytes[0] = 42;
-      for (const move of ["transfer", "structuredClone"] as const) {
+if (buffersDetach) {
+  test("a buffer moved away (transfer, structuredClone) keeps the memory safe: after detach it reads zeros", async () => {
+    await assertNoShmLeak(() => {
+      using keeper = SharedMemory.create({ size: 4096 });
+      try {
+        keeper.bytes[0] = 42;
+        for (const move of ["transfer", "structuredClone"] as const) {
+          const shm = SharedMemory.fromId(keeper.id);
+          const buf = shm.buffer;
+          const moved = move === "transfer"
+            ? buf.transfer()
+            : structuredClone(buf, { transfer: [buf] });
+          const view = new Uint8Array(moved);
+          // The runtime moved the native memory itself, not a copy: this is why it matters.
+          view[1] = 5;
+          assert.equal(keeper.bytes[1], 5, `${move} aliases the segment`);
+          assert.equal(shm.bytes[0], 42, "the SharedMemory makes itself a fresh buffer");
+          shm.detach();
+          assert.equal(keeper.stat().attachCount, 1, `${move}: the segment is released`);
+          assert.equal(view.length, 4096);
+          assert.equal(view[0], 0, `${move}: the moved buffer reads zeros, not unmapped memory`);
+          view[1] = 6;
+          assert.equal(keeper.bytes[1], 5, `${move}: its writes reach nobody`);
+        }
+      } finally {
+        keeper.remove();
+      }
+    });
+  });
+}
+
+if (!buffersDetach) {
+  test("a buffer cannot be moved away on Node 20: structuredClone copies it, and after detach the original reads zeros", async () => {
+    await assertNoShmLeak(() => {
+      using keeper = SharedMemory.create({ size: 4096 });
+      try {
+        keeper.bytes[0] = 42;
         const shm = SharedMemory.fromId(keeper.id);
         const buf = shm.buffer;
-        const moved = move === "transfer"
-          ? buf.transfer()
-          : structuredClone(buf, { transfer: [buf] });
-        const view = new Uint8Array(moved);
-        // The runtime moved the native memory itself, not a copy: this is why it matters.
-        view[1] = 5;
-        assert.equal(keeper.bytes[1], 5, `${move} aliases the segment`);
-        assert.equal(shm.bytes[0], 42, "the SharedMemory makes itself a fresh buffer");
+        assert.equal(typeof (buf as { transfer?: unknown }).transfer, "undefined", "no transfer()");
+        const moved = structuredClone(buf, { transfer: [buf] });
+        const copy = new Uint8Array(moved);
+        copy[1] = 5;
+        assert.equal(keeper.bytes[1], 0, 'the "moved" buffer is a copy: its writes reach nobody');
+        assert.equal(copy[0], 42, "a copy of the segment's bytes");
+        assert.equal(buf.byteLength, 4096, "the original stays attached…");
+        new Uint8Array(buf)[2] = 6;
+        assert.equal(keeper.bytes[2], 6, "…and still aliases the segment");
+        assert.equal(shm.buffer, buf, "the SharedMemory keeps its buffer");
         shm.detach();
-        assert.equal(keeper.stat().attachCount, 1, `${move}: the segment is released`);
-        assert.equal(view.length, 4096);
-        assert.equal(view[0], 0, `${move}: the moved buffer reads zeros, not unmapped memory`);
-        view[1] = 6;
-        assert.equal(keeper.bytes[1], 5, `${move}: its writes reach nobody`);
+        assert.equal(keeper.stat().attachCount, 1, "the segment is released");
+        assert.equal(new Uint8Array(buf)[0], 0, "the original reads zeros, not unmapped memory");
+        new Uint8Array(buf)[2] = 7;
+        assert.equal(keeper.bytes[2], 6, "its writes reach nobody");
+        assert.equal(copy[0], 42, "the copy keeps its own bytes");
+      } finally {
+        keeper.remove();
       }
-    } finally {
-      keeper.remove();
-    }
+    });
   });
-});
+}
 
-Deno.test("a buffer posted to a Worker cannot dangle: after detach the worker reads zeros", async () => {
-  await assertNoShmLeak(async () => {
-    using keeper = SharedMemory.create({ size: 4096 });
-    const worker = new Worker(fixture("shm_worker.ts"), { type: "module" });
-    try {
-      keeper.bytes[0] = 42;
-      const ask = (msg: unknown, transfer: Transferable[] = []) =>
-        new Promise<{ length: number; first: number; second: number }>((resolve) => {
-          worker.onmessage = (e) => resolve(e.data);
-          worker.postMessage(msg, transfer);
-        });
-      const shm = SharedMemory.fromId(keeper.id);
-      const buf = shm.buffer;
-      let r = await ask({ buffer: buf, value: 7 }, [buf]);
-      assert.deepEqual(r, { length: 4096, first: 42, second: 7 });
-      assert.equal(keeper.bytes[1], 7, "the worker wrote into the segment itself");
-      shm.detach();
-      assert.equal(keeper.stat().attachCount, 1);
-      r = await ask({ value: 9 });
-      assert.deepEqual(r, { length: 4096, first: 0, second: 9 }, "zeros, and a private write");
-      assert.equal(keeper.bytes[1], 7);
-    } finally {
-      worker.terminate();
-      keeper.remove();
-    }
+if (runtimeName !== "node") {
+  // Deno and Bun: a web Worker, handed the buffer by transfer (the same native memory).
+  test("a buffer posted to a Worker cannot dangle: after detach the worker reads zeros", async () => {
+    await assertNoShmLeak(async () => {
+      using keeper = SharedMemory.create({ size: 4096 });
+      const worker = new Worker(fixture("shm_worker.ts"), { type: "module" });
+      try {
+        keeper.bytes[0] = 42;
+        const ask = (msg: unknown, transfer: Transferable[] = []) =>
+          new Promise<{ length: number; first: number; second: number }>((resolve) => {
+            worker.onmessage = (e) => resolve(e.data);
+            worker.postMessage(msg, transfer);
+          });
+        const shm = SharedMemory.fromId(keeper.id);
+        const buf = shm.buffer;
+        let r = await ask({ buffer: buf, value: 7 }, [buf]);
+        assert.deepEqual(r, { length: 4096, first: 42, second: 7 });
+        assert.equal(keeper.bytes[1], 7, "the worker wrote into the segment itself");
+        shm.detach();
+        assert.equal(keeper.stat().attachCount, 1);
+        r = await ask({ value: 9 });
+        assert.deepEqual(r, { length: 4096, first: 0, second: 9 }, "zeros, and a private write");
+        assert.equal(keeper.bytes[1], 7);
+      } finally {
+        worker.terminate();
+        keeper.remove();
+      }
+    });
   });
-});
+}
 
-Deno.test("a forgotten attachment is released only after its buffer and every view are collected", async () => {
+if (runtimeName === "node") {
+  // Node: a worker_threads Worker. Posting a koffi view copies it on Node 20
+  // (checked), so the worker never shares the segment; with transfer() it
+  // would, and the worker would then read the placeholder's zeros.
+  test("a buffer posted to a worker_threads Worker cannot dangle: the worker gets a copy or, after detach, zeros", async () => {
+    await assertNoShmLeak(async () => {
+      using keeper = SharedMemory.create({ size: 4096 });
+      const { Worker } = await import("node:worker_threads");
+      const worker = new Worker(
+        `const { parentPort } = require("node:worker_threads");
+        let buf;
+        parentPort.on("message", (m) => {
+          if (m.buffer) buf = m.buffer;
+          const u8 = new Uint8Array(buf);
+          if (m.value !== undefined) u8[1] = m.value;
+          parentPort.postMessage({ length: u8.length, first: u8[0], second: u8[1] });
+        });`,
+        { eval: true },
+      );
+      try {
+        keeper.bytes[0] = 42;
+        const ask = (msg: unknown, transfer: ArrayBuffer[] = []) =>
+          new Promise<{ length: number; first: number; second: number }>((resolve) => {
+            worker.once("message", resolve);
+            worker.postMessage(msg, transfer);
+          });
+        const shm = SharedMemory.fromId(keeper.id);
+        const buf = shm.buffer;
+        let r = await ask({ buffer: buf, value: 7 }, [buf]);
+        assert.deepEqual(r, { length: 4096, first: 42, second: 7 });
+        const shared = keeper.bytes[1] === 7;
+        assert.equal(shared, buffersDetach, "shared only where buffers can be moved");
+        shm.detach();
+        assert.equal(keeper.stat().attachCount, 1);
+        r = await ask({ value: 9 });
+        assert.deepEqual(
+          r,
+          { length: 4096, first: shared ? 0 : 42, second: 9 },
+          "zeros (or the worker's own copy), and a private write",
+        );
+        assert.equal(keeper.bytes[1], shared ? 7 : 0);
+      } finally {
+        await worker.terminate();
+        keeper.remove();
+      }
+    });
+  });
+}
+
+test("a forgotten attachment is released only after its buffer and every view are collected", async () => {
   await assertNoShmLeak(async () => {
     using shm = SharedMemory.create({ size: 4096 });
     try {
       shm.view(Uint32Array)[0] = 1234;
-      const r = await runChild(["forgotten", String(shm.id)], ["--v8-flags=--expose-gc"]);
+      const r = await runChild(["forgotten", String(shm.id)], { exposeGc: true });
       assert.deepEqual(r, {
         attachedCount: 2,
         kept: true, // the SharedMemory object was collected, but a view still used the memory
@@ -535,7 +653,7 @@ Deno.test("a forgotten attachment is released only after its buffer and every vi
   });
 });
 
-Deno.test("a read-only attachment hands out no writable memory: every write path throws, the process survives", async () => {
+test("a read-only attachment hands out no writable memory: every write path throws, the process survives", async () => {
   await assertNoShmLeak(async () => {
     using shm = SharedMemory.create({ size: 4096 });
     try {
@@ -566,26 +684,25 @@ Deno.test("a read-only attachment hands out no writable memory: every write path
 // Lifecycle and errors
 // ---------------------------------------------------------------------------
 
-Deno.test("stat().attachCount follows a second process attaching and detaching, like ipcs -m nattch", async () => {
+test("stat().attachCount follows a second process attaching and detaching, like ipcs -m nattch", async () => {
   await assertNoShmLeak(async () => {
     using shm = SharedMemory.create({ size: 4096 });
-    const p = start(deno, denoRun(child, "hold", String(shm.id)), { stdin: "piped" });
-    const out = new Lines(p.stdout);
-    const stdin = p.stdin.getWriter();
+    await using p = startFixture("shm_child.ts", ["hold", shm.id], { stdin: "pipe" });
+    const out = p.stdout;
     const send = async (line: string) => {
-      await stdin.write(enc.encode(line + "\n"));
+      await p.send(line);
       return await out.json();
     };
     try {
       let st = shm.stat();
-      assert.deepEqual([st.attachCount, st.creatorPid, st.lastPid], [1, Deno.pid, Deno.pid]);
+      assert.deepEqual([st.attachCount, st.creatorPid, st.lastPid], [1, pid, pid]);
       const hello = await out.json();
       assert.deepEqual(hello, { pid: p.pid, attached: true });
       const check = (n: number, lastPid: number) => {
         const st = shm.stat();
         assert.equal(st.attachCount, n);
         assert.equal(shmRow(shm.id)?.nattch, n, "ipcs -m agrees");
-        assert.equal(st.creatorPid, Deno.pid, "the creator stays the creator");
+        assert.equal(st.creatorPid, pid, "the creator stays the creator");
         assert.equal(st.lastPid, lastPid);
       };
       check(2, p.pid);
@@ -600,21 +717,14 @@ Deno.test("stat().attachCount follows a second process attaching and detaching, 
       await p.status;
       check(1, p.pid);
       shm.detach();
-      check(0, Deno.pid);
+      check(0, pid);
     } finally {
-      await stdin.close().catch(() => {});
-      try {
-        p.kill("SIGKILL");
-      } catch { /* exited */ }
-      await p.status;
-      await out.cancel();
-      await p.stderr.cancel();
       shm.remove();
     }
   });
 });
 
-Deno.test("remove() marks the segment; it lives until the last detach, then open() fails with ENOENT", async () => {
+test("remove() marks the segment; it lives until the last detach, then open() fails with ENOENT", async () => {
   await assertNoShmLeak(() => {
     const key = freeKey();
     const shm = SharedMemory.create({ key, size: 100 });
@@ -648,7 +758,7 @@ Deno.test("remove() marks the segment; it lives until the last detach, then open
   });
 });
 
-Deno.test("[Symbol.dispose] detaches but does not remove: remove() is always explicit", async () => {
+test("[Symbol.dispose] detaches but does not remove: remove() is always explicit", async () => {
   await assertNoShmLeak(() => {
     const key = freeKey();
     let id: number;
@@ -659,7 +769,8 @@ Deno.test("[Symbol.dispose] detaches but does not remove: remove() is always exp
       view = shm.bytes;
       view[3] = 3;
     }
-    assert.equal(view.length, 0, "disposed: views are dead");
+    if (buffersDetach) assert.equal(view.length, 0, "disposed: views are dead");
+    else assert.equal(view[3], 0, "disposed: views read the placeholder's zeros (Node 20)");
     assert.equal(shmRow(id)?.nattch, 0, "detached");
     using again = SharedMemory.open(key);
     try {
@@ -671,7 +782,7 @@ Deno.test("[Symbol.dispose] detaches but does not remove: remove() is always exp
   });
 });
 
-Deno.test("open() of a missing key is ENOENT, exclusive create of a taken key EEXIST; exclusive: false attaches it", async () => {
+test("open() of a missing key is ENOENT, exclusive create of a taken key EEXIST; exclusive: false attaches it", async () => {
   await assertNoShmLeak(() => {
     const key = freeKey();
     const hex = `0x${key.toString(16)}`;
@@ -704,7 +815,7 @@ Deno.test("open() of a missing key is ENOENT, exclusive create of a taken key EE
   });
 });
 
-Deno.test("bad input gets a clear TypeError or RangeError before any system call", async (t) => {
+test("bad input gets a clear TypeError or RangeError before any system call", async (t) => {
   await assertNoShmLeak(async () => {
     // deno-lint-ignore no-explicit-any
     const create = (o: any) => () => SharedMemory.create(o);
@@ -757,7 +868,7 @@ Deno.test("bad input gets a clear TypeError or RangeError before any system call
       assert.throws(() => new (SharedMemory as any)(1, 1, 1, false), TypeError);
     });
     await t.step("ftok", () => {
-      const dir = Deno.makeTempDirSync({ prefix: "sysipc_shm_" });
+      const dir = tempDir("sysipc_shm_");
       try {
         assert.equal(ftok(dir, 1), ftok(new URL(`file://${dir}`), 1));
         assert.notEqual(ftok(dir, 1), ftok(dir, 2));
@@ -768,33 +879,43 @@ Deno.test("bad input gets a clear TypeError or RangeError before any system call
         assert.throws(() => ftok("", 1), TypeError);
         assert.throws(() => ftok("a\0b", 1), TypeError);
       } finally {
-        Deno.removeSync(dir, { recursive: true });
+        rmSync(dir, { recursive: true, force: true });
       }
     });
   });
 });
 
-Deno.test({
+test({
   name:
     "the mode is honoured for another user: 0o600 refuses them (EACCES), 0o644 allows read-only only",
   ignore: !isRoot(), // needs setpriv to become `nobody`
   async fn() {
     await assertNoShmLeak(async () => {
-      const denoDir = Deno.makeTempDirSync({ prefix: "sysipc_shm_nobody_" });
-      Deno.chmodSync(denoDir, 0o777);
+      // A home and caches `nobody` can write (Deno compiles, Bun transpiles).
+      const home = tempDir("sysipc_shm_nobody_");
+      chmodSync(home, 0o777);
+      const NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"];
+      // The runtime itself may sit where `nobody` cannot reach it (`npx deno`
+      // keeps it under /root): then `nobody` runs a copy.
+      let runtime = process.execPath;
+      if ((await run("setpriv", [...NOBODY, "test", "-x", runtime])).code !== 0) {
+        runtime = join(home, basename(runtime));
+        copyFileSync(process.execPath, runtime);
+        chmodSync(runtime, 0o755);
+      }
       const asNobody = async (key: number, access: string) => {
-        const p = start("setpriv", [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
+        const [, args] = childArgv(fixture("shm_child.ts"), ["open", String(key), access]);
+        const out = await run("setpriv", [
+          ...NOBODY,
           "env",
-          `DENO_DIR=${denoDir}`,
-          deno,
-          ...denoRun(child, "open", String(key), access),
+          `HOME=${home}`,
+          `DENO_DIR=${home}/deno`,
+          "BUN_RUNTIME_TRANSPILER_CACHE_PATH=0",
+          runtime,
+          ...args,
         ]);
-        const out = await p.output();
-        assert.equal(out.code, 0, dec.decode(out.stderr));
-        return JSON.parse(dec.decode(out.stdout));
+        assert.equal(out.code, 0, out.stderr);
+        return JSON.parse(out.stdout);
       };
       const key = freeKey();
       const hex = `0x${key.toString(16)}`;
@@ -819,7 +940,7 @@ Deno.test({
           shared.remove();
         }
       } finally {
-        Deno.removeSync(denoDir, { recursive: true });
+        rmSync(home, { recursive: true, force: true });
       }
     });
   },
@@ -829,20 +950,19 @@ Deno.test({
 // Interop: the seed's C programs
 // ---------------------------------------------------------------------------
 
-Deno.test("interop: our shm_client.ts feeds the seed's C server; killed, that server leaves the segment for ipcrm", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "sysipc_shm_" });
-  const key = ftok(dir, 1);
-  try {
+test("interop: our shm_client.ts feeds the seed's C server; killed, that server leaves the segment for ipcrm", async () => {
+  await withTempDir("sysipc_shm_", async (dir) => {
+    const key = ftok(dir, 1);
     await assertNoShmLeak(async () => {
-      const server = await compileC(interop("shm_server.c"), dir);
+      const server = await compileC(interopFile("shm_server.c"), dir);
       // Prints every 20 ms for up to 60 s; the test stops it like the seed's Ctrl-C.
-      const srv = start(server, [dir, "3000", "20"]);
-      const lines = new Lines(srv.stdout);
+      await using srv = start(server, [dir, "3000", "20"]);
+      const lines = srv.stdout;
       try {
         const id = await waitForKey(key);
         assert.equal(shmRow(id)?.perms, 0o644);
         assert.equal(shmRow(id)?.size, 4097);
-        const client = start(deno, denoRun(example("shm_client.ts"), dir, "5", "50"));
+        await using client = start(...exampleArgv("shm_client.ts", [dir, "5", "50"]));
         // Sample `ipcs -m` nattch while the client runs.
         const seen = new Set<number>();
         let done = false;
@@ -856,8 +976,8 @@ Deno.test("interop: our shm_client.ts feeds the seed's C server; killed, that se
         const out = await client.output();
         done = true;
         await sampling;
-        assert.equal(out.code, 0, dec.decode(out.stderr));
-        assert.match(dec.decode(out.stdout), /client wrote ABCDE/);
+        assert.equal(out.code, 0, out.stderr);
+        assert.match(out.stdout, /client wrote ABCDE/);
         assert.ok(seen.has(2), `nattch 2 while the client was attached (saw ${[...seen]})`);
         // The server prints "", then "A", "AB", … as the client writes: never anything else.
         const printed: string[] = [];
@@ -872,40 +992,31 @@ Deno.test("interop: our shm_client.ts feeds the seed's C server; killed, that se
         await srv.status;
         // 再结束server进程…发现共享内存依旧存在: the segment outlives its creator.
         assert.deepEqual([shmRow(id)?.nattch, shmRow(id)?.lpid], [0, srv.pid]);
-        const rm = await new Deno.Command("ipcrm", { args: ["-m", String(id)] }).output();
-        assert.equal(rm.code, 0);
+        const rm = await run("ipcrm", ["-m", String(id)]);
+        assert.equal(rm.code, 0, rm.stderr);
       } finally {
-        try {
-          srv.kill("SIGKILL");
-        } catch { /* exited */ }
-        await srv.status;
-        await lines.cancel();
-        await srv.stderr.cancel();
         await ipcrmKey(key);
       }
     });
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
-Deno.test("interop: the seed's C client feeds our shm_server.ts, whose attachCount goes 1 → 2 → 1", async () => {
-  const dir = Deno.makeTempDirSync({ prefix: "sysipc_shm_" });
-  const key = ftok(dir, 1);
-  try {
+test("interop: the seed's C client feeds our shm_server.ts, whose attachCount goes 1 → 2 → 1", async () => {
+  await withTempDir("sysipc_shm_", async (dir) => {
+    const key = ftok(dir, 1);
     await assertNoShmLeak(async () => {
-      const client = await compileC(interop("shm_client.c"), dir);
+      const client = await compileC(interopFile("shm_client.c"), dir);
       // 60 × 50 ms: long enough for the C client's 5 × 50 ms with room to spare.
-      const srv = start(deno, denoRun(example("shm_server.ts"), dir, "60", "50"));
+      await using srv = start(...exampleArgv("shm_server.ts", [dir, "60", "50"]));
       try {
         const id = await waitForKey(key);
         assert.equal(shmRow(id)?.perms, 0o644, "mode 0644, as the seed");
         await sleep(200); // a few empty reads first, as in the seed
-        const c = await start(client, [dir, "5", "50"]).output();
-        assert.equal(c.code, 0, dec.decode(c.stderr));
+        const c = await run(client, [dir, "5", "50"]);
+        assert.equal(c.code, 0, c.stderr);
         const out = await srv.output();
-        assert.equal(out.code, 0, dec.decode(out.stderr));
-        const text = dec.decode(out.stdout).split("\n");
+        assert.equal(out.code, 0, out.stderr);
+        const text = out.stdout.split("\n");
         assert.match(
           text[0],
           new RegExp(`^server: key 0x${(key >>> 0).toString(16)}, shmid ${id}, 4097 bytes$`),
@@ -924,34 +1035,26 @@ Deno.test("interop: the seed's C client feeds our shm_server.ts, whose attachCou
         assert.equal(text.at(-2), "server: segment removed");
         assert.equal(shmRow(id), undefined, "our server removed the segment");
       } finally {
-        try {
-          srv.kill("SIGKILL");
-        } catch { /* exited */ }
-        await srv.status;
-        await srv.stdout.cancel().catch(() => {});
-        await srv.stderr.cancel().catch(() => {});
         await ipcrmKey(key);
       }
     });
-  } finally {
-    Deno.removeSync(dir, { recursive: true });
-  }
+  });
 });
 
 // ---------------------------------------------------------------------------
 // Interop: Python sysv_ipc
 // ---------------------------------------------------------------------------
 
-Deno.test("interop: Python sysv_ipc creates a segment; we open it by key, read its text, and it reads ours", async () => {
+const ours = `hello from ${runtimeName}`;
+
+test("interop: Python sysv_ipc creates a segment; we open it by key, read its text, and it reads ours", async () => {
   await assertNoShmLeak(async () => {
-    const py = start(PYTHON, [interop("shm_peer.py").pathname, "create", "4096"], {
-      stdin: "piped",
+    await using py = start(PYTHON, [interopFile("shm_peer.py"), "create", "4096"], {
+      stdin: "pipe",
     });
-    const lines = new Lines(py.stdout);
-    const stdin = py.stdin.getWriter();
     let key: number | undefined;
     try {
-      const hello = await lines.json<{ key: number; id: number; pid: number; size: number }>();
+      const hello = await py.stdout.json<{ key: number; id: number; pid: number; size: number }>();
       key = hello.key;
       {
         using shm = SharedMemory.open(hello.key);
@@ -960,37 +1063,32 @@ Deno.test("interop: Python sysv_ipc creates a segment; we open it by key, read i
         assert.equal(cString(shm.read(0, 64)), "hello from python");
         const st = shm.stat();
         assert.equal(st.creatorPid, py.pid);
-        assert.equal(st.lastPid, Deno.pid, "our shmat");
+        assert.equal(st.lastPid, pid, "our shmat");
         assert.equal(st.attachCount, 2);
-        shm.write("hello from deno\0", 100);
+        shm.write(`${ours}\0`, 100);
       }
-      await stdin.write(enc.encode("go\n"));
-      const reply = await lines.json();
-      assert.deepEqual(reply, { read: "hello from deno", nattch: 1, last_pid: Deno.pid });
+      await py.send("go");
+      const reply = await py.stdout.json();
+      assert.deepEqual(reply, { read: ours, nattch: 1, last_pid: pid });
       assert.equal((await py.status).code, 0);
     } finally {
-      await stdin.close().catch(() => {});
-      await py.status;
-      await lines.cancel();
-      await py.stderr.cancel();
       if (key !== undefined) await ipcrmKey(key);
     }
   });
 });
 
-Deno.test("interop: we create a segment; Python sysv_ipc attaches by key, reads ours and writes back", async () => {
+test("interop: we create a segment; Python sysv_ipc attaches by key, reads ours and writes back", async () => {
   await assertNoShmLeak(async () => {
     const key = freeKey();
     using shm = SharedMemory.create({ key, size: 4096 });
     try {
-      shm.write("hello from deno\0");
-      const out = await start(PYTHON, [interop("shm_peer.py").pathname, "attach", String(key)])
-        .output();
-      assert.equal(out.code, 0, dec.decode(out.stderr));
-      const r = JSON.parse(dec.decode(out.stdout));
+      shm.write(`${ours}\0`);
+      const out = await run(PYTHON, [interopFile("shm_peer.py"), "attach", String(key)]);
+      assert.equal(out.code, 0, out.stderr);
+      const r = JSON.parse(out.stdout);
       assert.deepEqual(
         { ...r, pid: undefined },
-        { read: "hello from deno", pid: undefined, nattch: 2, creator_pid: Deno.pid, size: 4096 },
+        { read: ours, pid: undefined, nattch: 2, creator_pid: pid, size: 4096 },
       );
       assert.equal(cString(shm.read(100)), "hello from python");
       const st = shm.stat();
@@ -1004,10 +1102,10 @@ Deno.test("interop: we create a segment; Python sysv_ipc attaches by key, reads 
 
 // ---------------------------------------------------------------------------
 
-Deno.test("the whole file leaves ipcs -m as it found it", () => {
+test("the whole file leaves ipcs -m as it found it", () => {
   // Only segments made by this process or its children count: other test
   // runs on the machine may create their own meanwhile.
-  const left = shmTable().filter((r) => !shmAtStart.includes(r.id) && ourPids.has(r.cpid));
+  const left = shmTable().filter((r) => !shmAtStart.includes(r.id) && startedPids.has(r.cpid));
   assert.deepEqual(left, []);
   const gone = shmAtStart.filter((id) => shmRow(id) === undefined);
   assert.deepEqual(gone, [], "removed nothing that was there before");
