@@ -1,8 +1,13 @@
 /**
- * Makes sure what the test suite needs beyond Deno is on the machine, so that
+ * Makes sure what the test suites need beyond Deno is on the machine, so that
  * `deno task test` works on a fresh Debian machine that has only Node/npm,
  * gcc and apt:
  *
+ * - the pinned tools (`tools/package.json`: Bun, koffi, TypeScript): `npm ci
+ *   --prefix tools` when `tools/node_modules` is missing, and Bun's own
+ *   postinstall step when its binary is not in place (an install that skipped
+ *   scripts leaves a stub);
+ * - Node.js and npm (the Node suite, the npm package tests);
  * - a C compiler (`cc`) for the seed's own C programs;
  * - Debian's `python3-sysv-ipc` for the Python interop tests — installed with
  *   `apt-get` when it is missing and we are root; otherwise a clear message
@@ -12,6 +17,9 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
 
 async function ok(cmd: string, args: string[]): Promise<boolean> {
   try {
@@ -29,6 +37,29 @@ async function run(cmd: string, args: string[]): Promise<void> {
 }
 
 const problems: string[] = [];
+
+if (!await ok("node", ["--version"]) || !await ok("npm", ["--version"])) {
+  problems.push("Node.js and npm (Debian: apt-get install nodejs npm)");
+} else {
+  const tools = `${root}tools`;
+  const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
+  if (!await exists(`${tools}/node_modules`)) {
+    await run("npm", ["ci", "--prefix", tools, "--no-audit", "--no-fund"]);
+  }
+  const bun = `${tools}/node_modules/.bin/bun`;
+  if (!await ok(bun, ["--version"])) {
+    // npm may have skipped install scripts: Bun's puts the real binary in place.
+    await run("node", [`${tools}/node_modules/bun/install.js`]);
+    if (!await ok(bun, ["--version"])) {
+      problems.push(`a working Bun at ${bun}: npm ci --prefix tools`);
+    }
+  }
+  for (const bin of ["tsc", "deno"]) {
+    if (!await exists(`${tools}/node_modules/.bin/${bin}`)) {
+      problems.push(`tools/node_modules/.bin/${bin}: npm ci --prefix tools`);
+    }
+  }
+}
 
 if (!await ok("cc", ["--version"])) {
   problems.push("a C compiler: apt-get install gcc");

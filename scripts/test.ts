@@ -1,0 +1,300 @@
+/**
+ * Runs the test suites — the same tests (`tests/*_test.ts`) on each runtime,
+ * then the cross-runtime tests (`tests/cross/`):
+ *
+ *     deno run -A scripts/test.ts deno       # deno test, sanitizers on
+ *     deno run -A scripts/test.ts node       # build npm/, pack it, install the tarball into
+ *                                            # .build/node/, compile tests/ and examples/ there
+ *                                            # importing "sysipc", run them with node --test
+ *     deno run -A scripts/test.ts bun        # bun test, from the TypeScript source
+ *     deno run -A scripts/test.ts interop    # Deno, Node and Bun processes together; the
+ *                                            # npm package in a fresh project; Node without koffi
+ *
+ * (`deno task test` runs all four after `scripts/prereqs.ts`; `deno task
+ * test:deno` etc. run one.) Arguments after `--` go to the runner, e.g.
+ * `deno task test:node -- --test-name-pattern=FIFO`; test file paths
+ * (`tests/pipe_test.ts`) pick files.
+ *
+ * When run as root with `unshare` at hand, each suite runs in a private
+ * System V IPC namespace: the `ipcs` leak checks then see only the objects
+ * the tests make, never a benchmark or another test run on the same machine,
+ * and nothing the tests make can outlive them. Otherwise (or with
+ * `SYSIPC_TEST_SHARED_IPC=1`, to watch `ipcs` from outside) the suites share
+ * the machine's namespace and run one after another.
+ *
+ * @module
+ */
+import { basename, join, relative } from "node:path";
+import { createHash } from "node:crypto";
+import { compileUsers, PUBLIC_MODULES, root } from "./_compile.ts";
+
+const SUITES = ["deno", "node", "bun", "interop"] as const;
+type Suite = typeof SUITES[number];
+
+const DENO_PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
+/** The Node suite's project: the packed npm package installed, the tests compiled next to it. */
+export const NODE_PROJECT = join(root, ".build/node");
+/** The pinned Bun (tools/package.json). */
+export const BUN = join(root, "tools/node_modules/.bin/bun");
+
+async function listTests(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(join(root, dir))) {
+    if (e.isFile && e.name.endsWith("_test.ts")) files.push(`${dir}/${e.name}`);
+  }
+  return files.sort();
+}
+
+/** Runs a build step; its stderr is shown only if it fails (npm is chatty). */
+async function output(cmd: string, args: string[], cwd = root): Promise<string> {
+  const r = await new Deno.Command(cmd, { args, cwd }).output();
+  if (!r.success) {
+    console.error(new TextDecoder().decode(r.stderr));
+    throw new Error(`${cmd} ${args.join(" ")} failed (exit code ${r.code})`);
+  }
+  return new TextDecoder().decode(r.stdout);
+}
+
+async function succeeds(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    const r = await new Deno.Command(cmd, { args, stdout: "null", stderr: "null" }).output();
+    return r.success;
+  } catch {
+    return false;
+  }
+}
+
+/** `unshare --ipc` when we may (root), so each suite has its own `ipcs`. */
+async function isolation(): Promise<string[]> {
+  if (Deno.uid() !== 0 || Deno.env.get("SYSIPC_TEST_SHARED_IPC")) return [];
+  return await succeeds("unshare", ["--ipc", "true"]) ? ["unshare", "--ipc", "--"] : [];
+}
+
+async function run(
+  name: string,
+  cmd: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Promise<boolean> {
+  const prefix = await isolation();
+  const argv = [...prefix, cmd, ...args];
+  console.error(`\n=== ${name}${prefix.length ? " (private IPC namespace)" : ""}`);
+  console.error(`$ ${argv.join(" ")}`);
+  const t0 = performance.now();
+  const r = await new Deno.Command(argv[0], {
+    args: argv.slice(1),
+    cwd: options.cwd ?? root,
+    env: options.env,
+    stdin: "null",
+  }).spawn().status;
+  console.error(
+    `=== ${name}: ${r.success ? "passed" : "FAILED"} in ${
+      ((performance.now() - t0) / 1000).toFixed(1)
+    } s`,
+  );
+  return r.success;
+}
+
+// ---------------------------------------------------------------------------
+// The Node project: npm/ packed, installed, tests compiled against it
+// ---------------------------------------------------------------------------
+
+/** Everything the Node project is built from, hashed: rebuilt only when it changes. */
+async function inputsHash(): Promise<string> {
+  const h = createHash("sha256");
+  const add = async (path: string) => {
+    const info = await Deno.stat(join(root, path));
+    if (info.isDirectory) {
+      const names: string[] = [];
+      for await (const e of Deno.readDir(join(root, path))) names.push(e.name);
+      for (const n of names.sort()) await add(`${path}/${n}`);
+    } else {
+      h.update(`${path}\0`).update(await Deno.readFile(join(root, path))).update("\0");
+    }
+  };
+  for (
+    const p of [
+      "mod.ts",
+      "_ffi",
+      "pipe",
+      "fifo",
+      "shm",
+      "sem",
+      "tests",
+      "examples",
+      "scripts/_compile.ts",
+      "scripts/build_npm.ts",
+      "scripts/test.ts",
+      "deno.json",
+      "README.md",
+      "LICENSE",
+      "tools/package-lock.json",
+    ]
+  ) await add(p);
+  return h.digest("hex");
+}
+
+/**
+ * Builds `npm/`, packs it, installs the tarball into a fresh project in
+ * `.build/node/` (as a user would: `npm install sysipc-x.y.z.tgz`, which
+ * fetches koffi), and compiles `tests/` and `examples/` into it. The tests
+ * import the installed package: `tests/_lib.ts` is the one file that names
+ * the library, and its imports become `"sysipc"` and, for the few internals
+ * the tests need, the files inside `node_modules/sysipc/esm/` — the ones the
+ * package itself loads. The compiled library source is not copied: nothing
+ * else can be imported.
+ *
+ * @returns The tarball's path.
+ */
+export async function prepareNodeProject(): Promise<string> {
+  const hash = await inputsHash();
+  const stamp = join(NODE_PROJECT, ".inputs");
+  const tarballOf = async () => (await Deno.readTextFile(join(NODE_PROJECT, ".tarball"))).trim();
+  try {
+    if ((await Deno.readTextFile(stamp)) === hash) {
+      console.error(`Node project ${relative(root, NODE_PROJECT)} is up to date.`);
+      return await tarballOf();
+    }
+  } catch {
+    // not built yet
+  }
+  console.error(
+    `Building the npm package and the Node project in ${relative(root, NODE_PROJECT)}…`,
+  );
+  await output(Deno.execPath(), ["run", "-A", "scripts/build_npm.ts"]);
+  await Deno.remove(NODE_PROJECT, { recursive: true }).catch(() => {});
+  await Deno.mkdir(NODE_PROJECT, { recursive: true });
+  const packed =
+    (await output("npm", ["pack", "--pack-destination", NODE_PROJECT], join(root, "npm")))
+      .trim().split("\n").at(-1)!;
+  const tarball = join(NODE_PROJECT, basename(packed));
+  await Deno.writeTextFile(
+    join(NODE_PROJECT, "package.json"),
+    JSON.stringify(
+      {
+        name: "sysipc-node-tests",
+        private: true,
+        type: "module",
+        description:
+          "Generated by scripts/test.ts: the test suite, compiled, against the packed package.",
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  await output(
+    "npm",
+    ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball],
+    NODE_PROJECT,
+  );
+
+  const files = [...await listSources("tests"), ...await listSources("examples")];
+  const esm = join(NODE_PROJECT, "node_modules/sysipc/esm");
+  await compileUsers({
+    files,
+    outDir: NODE_PROJECT,
+    importLibrary(target, from) {
+      if (from.startsWith("examples/")) return PUBLIC_MODULES[target];
+      if (from !== "tests/_lib.js") return undefined;
+      if (PUBLIC_MODULES[target]) return PUBLIC_MODULES[target];
+      // An internal: the very file the installed package loads.
+      const js = target.replace(/\.ts$/, ".js");
+      try {
+        Deno.statSync(join(esm, js));
+      } catch {
+        throw new Error(`The installed package has no esm/${js} (tests/_lib.ts imports it)`);
+      }
+      return relative(join(NODE_PROJECT, "tests"), join(esm, js));
+    },
+  });
+  await Deno.mkdir(join(NODE_PROJECT, "tests/interop"), { recursive: true });
+  for await (const e of Deno.readDir(join(root, "tests/interop"))) {
+    if (e.isFile) {
+      await Deno.copyFile(
+        join(root, "tests/interop", e.name),
+        join(NODE_PROJECT, "tests/interop", e.name),
+      );
+    }
+  }
+  await Deno.writeTextFile(join(NODE_PROJECT, ".tarball"), tarball + "\n");
+  await Deno.writeTextFile(stamp, hash);
+  return tarball;
+}
+
+async function listSources(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(join(root, dir))) {
+    if (e.isDirectory && e.name !== "interop") out.push(...await listSources(`${dir}/${e.name}`));
+    else if (e.isFile && e.name.endsWith(".ts")) out.push(`${dir}/${e.name}`);
+  }
+  return out.sort();
+}
+
+// ---------------------------------------------------------------------------
+
+async function suite(name: Suite, picked: string[], extra: string[]): Promise<boolean> {
+  switch (name) {
+    case "deno": {
+      const files = picked.length ? picked : await listTests("tests");
+      return await run("Deno suite", Deno.execPath(), ["test", ...DENO_PERMS, ...extra, ...files]);
+    }
+    case "node": {
+      await prepareNodeProject();
+      const files = (picked.length ? picked : await listTests("tests")).map((f) =>
+        f.replace(/\.ts$/, ".js")
+      );
+      return await run(
+        `Node suite (node ${(await output("node", ["--version"])).trim()}, the packed npm package)`,
+        "node",
+        ["--test", "--test-concurrency=1", "--test-reporter=spec", ...extra, ...files],
+        { cwd: NODE_PROJECT },
+      );
+    }
+    case "bun": {
+      const files = (picked.length ? picked : await listTests("tests")).map((f) => `./${f}`);
+      return await run(
+        `Bun suite (bun ${(await output(BUN, ["--version"])).trim()})`,
+        BUN,
+        ["test", ...extra, ...files],
+      );
+    }
+    case "interop": {
+      const tarball = await prepareNodeProject();
+      const files = picked.length ? picked : await listTests("tests/cross");
+      return await run("Cross-runtime suite", Deno.execPath(), [
+        "test",
+        ...DENO_PERMS,
+        ...extra,
+        ...files,
+      ], {
+        env: { SYSIPC_NODE_PROJECT: NODE_PROJECT, SYSIPC_TARBALL: tarball, SYSIPC_BUN: BUN },
+      });
+    }
+  }
+}
+
+if (import.meta.main) {
+  const dash = Deno.args.indexOf("--");
+  const mine = dash < 0 ? Deno.args : Deno.args.slice(0, dash);
+  const extra = dash < 0 ? [] : Deno.args.slice(dash + 1);
+  const names = mine.filter((a) => (SUITES as readonly string[]).includes(a)) as Suite[];
+  const picked = mine.filter((a) => a.endsWith(".ts"));
+  const unknown = mine.filter((a) => !names.includes(a as Suite) && !picked.includes(a));
+  if (unknown.length) {
+    console.error(
+      `Unknown argument ${unknown.join(" ")}: give suites (${SUITES.join(" ")}) or test files`,
+    );
+    Deno.exit(2);
+  }
+  const t0 = performance.now();
+  const failed: string[] = [];
+  for (const name of names.length ? names : SUITES) {
+    if (!await suite(name, picked, extra)) failed.push(name);
+  }
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  if (failed.length) {
+    console.error(`\nFAILED: ${failed.join(", ")} (${s} s)`);
+    Deno.exit(1);
+  }
+  console.error(`\nAll suites passed (${s} s).`);
+}

@@ -1,0 +1,219 @@
+/**
+ * Deno, Node.js and Bun processes working together through the library:
+ * the same System V segment and semaphores (the bounded buffer and the
+ * counter of the seed, with processes of all three runtimes), a FIFO between
+ * runtimes, and a parent of one runtime with a child of another over our
+ * pipe. Node runs the npm package as installed by the Node suite's project.
+ *
+ *     deno task test:interop
+ *
+ * (`scripts/test.ts interop` builds that project and passes its path in
+ * `SYSIPC_NODE_PROJECT`, and the pinned Bun in `SYSIPC_BUN`.)
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
+import { boundedBuffer } from "../../examples/bounded_buffer.ts";
+import { semCounter } from "../../examples/sem_counter.ts";
+import { fifoServer } from "../../examples/fifo_server.ts";
+import type { Command } from "../../examples/_run.ts";
+import { assertNoFdLeak, assertNoIpcLeak, exists, run, sleep, start } from "../_helpers.ts";
+import { CHILD_PERMS, tempDir, test } from "../_runtime.ts";
+import { rmSync } from "node:fs";
+
+const root = fileURLToPath(new URL("../../", import.meta.url));
+
+function required(name: string): string {
+  const v = process.env[name];
+  if (!v) {
+    throw new Error(`${name} is not set: run these tests with \`deno task test:interop\``);
+  }
+  return v;
+}
+const nodeProject = required("SYSIPC_NODE_PROJECT");
+const bun = required("SYSIPC_BUN");
+
+type Runtime = "deno" | "node" | "bun";
+const VERSION_PREFIX: Record<Runtime, string> = { deno: "deno ", node: "node ", bun: "bun " };
+
+/**
+ * The command that runs a repository script on a runtime: Deno and Bun run
+ * the TypeScript source, Node the compiled twin in its project, where it
+ * imports the installed npm package.
+ */
+function on(runtime: Runtime, script: string, args: readonly string[] = []): Command {
+  switch (runtime) {
+    case "deno":
+      return {
+        command: process.execPath,
+        args: ["run", "--quiet", ...CHILD_PERMS, join(root, script), ...args],
+      };
+    case "node":
+      return {
+        command: "node",
+        args: [join(nodeProject, script.replace(/\.ts$/, ".js")), ...args],
+      };
+    case "bun":
+      return { command: bun, args: [join(root, script), ...args] };
+  }
+}
+
+const quiet = () => {};
+
+test("bounded buffer across runtimes: Node and Bun producers, Deno and Node consumers, one segment and one semaphore set — nothing lost, duplicated, torn or reordered", async () => {
+  await assertNoIpcLeak(() =>
+    assertNoFdLeak(async () => {
+      const producers: Runtime[] = ["node", "bun"];
+      const consumers: Runtime[] = ["deno", "node"];
+      let consumer = 0;
+      const launched: Runtime[] = [];
+      const r = await boundedBuffer({
+        producers: 2,
+        consumers: 2,
+        records: 3000,
+        slots: 8,
+        log: quiet,
+        launch(args) {
+          const rt = args[0] === "produce" ? producers[Number(args.at(-1))] : consumers[consumer++];
+          launched.push(rt);
+          return on(rt, "examples/bounded_buffer.ts", args);
+        },
+      });
+      assert.deepEqual(launched.sort(), ["bun", "deno", "node", "node"]);
+      assert.equal(r.sent, 6000);
+      assert.equal(r.received, 6000);
+      assert.deepEqual(
+        { lost: r.lost, duplicated: r.duplicated, corrupt: r.corrupt, reordered: r.reordered },
+        { lost: 0, duplicated: 0, corrupt: 0, reordered: 0 },
+      );
+      assert.ok(r.perConsumer.every((n) => n > 0), `both consumers took records: ${r.perConsumer}`);
+    })
+  );
+});
+
+test("bounded buffer across runtimes, control: a Node producer and a Deno consumer without the semaphores lose or repeat records", async () => {
+  await assertNoIpcLeak(async () => {
+    const r = await boundedBuffer({
+      records: 5000,
+      slots: 8,
+      sync: false,
+      log: quiet,
+      launch: (args) =>
+        on(args[0] === "produce" ? "node" : "deno", "examples/bounded_buffer.ts", args),
+    });
+    assert.ok(
+      r.lost + r.duplicated + r.corrupt > 0,
+      `without semaphores: ${r.lost} lost, ${r.duplicated} duplicated, ${r.corrupt} corrupt`,
+    );
+  });
+});
+
+test("sem_counter across runtimes: Deno, Node and Bun processes × 2,000 increments under one lock() end at exactly 6,000", async () => {
+  await assertNoIpcLeak(() =>
+    assertNoFdLeak(async () => {
+      const runtimes: Runtime[] = ["deno", "node", "bun"];
+      const r = await semCounter({
+        processes: 3,
+        increments: 2000,
+        lock: true,
+        log: quiet,
+        launch: (args, i) => on(runtimes[i], "examples/sem_counter.ts", args),
+      });
+      assert.equal(r.expected, 6000);
+      assert.equal(r.total, 6000);
+    })
+  );
+});
+
+test("sem_counter across runtimes, control: without the lock the same three processes lose updates", async () => {
+  await assertNoIpcLeak(async () => {
+    const runtimes: Runtime[] = ["deno", "node", "bun"];
+    const r = await semCounter({
+      processes: 3,
+      increments: 2000,
+      lock: false,
+      log: quiet,
+      launch: (args, i) => on(runtimes[i], "examples/sem_counter.ts", args),
+    });
+    assert.ok(r.total < r.expected, `without the lock ${r.total} of ${r.expected} survived`);
+  });
+});
+
+const count = (text: string, word: string) => text.split(word).length - 1;
+
+test("a Bun process writes into a FIFO that this Deno process reads", async () => {
+  const dir = tempDir("sysipc_cross_");
+  try {
+    await assertNoFdLeak(async () => {
+      const path = `${dir}/myfifo`;
+      const lines: string[] = [];
+      const served = fifoServer(path, (l) => lines.push(l)); // mkfifo, then waits for a writer
+      const c = on("bun", "examples/fifo_client.ts", [path, "3", "50"]);
+      const client = await run(c.command, c.args);
+      assert.equal(client.code, 0, client.stderr);
+      assert.equal(count(client.stdout, "client has wrote the msg!"), 3);
+      await served;
+      assert.equal(count(lines.join("\n"), "hello world"), 3, lines.join("\n"));
+      assert.equal(lines.at(-1), "all clients closed the FIFO, server quits");
+      assert.equal(exists(path), false, "the server removed its FIFO");
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a Deno process writes into a FIFO that a Node process reads", async () => {
+  const dir = tempDir("sysipc_cross_");
+  try {
+    const path = `${dir}/myfifo`;
+    const s = on("node", "examples/fifo_server.ts", [path]);
+    await using server = start(s.command, s.args);
+    for (let i = 0; i < 500 && !exists(path); i++) await sleep(20);
+    const c = on("deno", "examples/fifo_client.ts", [path, "4", "20"]);
+    const client = await run(c.command, c.args);
+    assert.equal(client.code, 0, client.stderr);
+    const out = await server.output();
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(count(out.stdout, "hello world"), 4, out.stdout);
+    assert.match(out.stdout, /server quits/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const PAIRS: [Runtime, Runtime][] = [
+  ["node", "deno"],
+  ["deno", "node"],
+  ["bun", "deno"],
+  ["deno", "bun"],
+  ["node", "bun"],
+  ["bun", "node"],
+];
+
+for (const [parentRt, childRt] of PAIRS) {
+  test(`a ${parentRt} parent spawns a ${childRt} child over our pipe and reads it to EOF`, async () => {
+    const child = on(childRt, "tests/fixtures/pipe_child.ts", ["hello", "3", "5"]);
+    const parent = on(parentRt, "tests/fixtures/pipe_child.ts", [
+      "parent",
+      child.command,
+      ...child.args,
+    ]);
+    const out = await run(parent.command, parent.args);
+    assert.equal(out.code, 0, out.stderr);
+    const r = JSON.parse(out.stdout);
+    assert.ok(r.parent.startsWith(VERSION_PREFIX[parentRt]), `the parent is ${r.parent}`);
+    assert.deepEqual(r.status, { success: true, code: 0, signal: null });
+    const lines = r.text.trimEnd().split("\n");
+    assert.equal(lines.length, 5, r.text);
+    lines.forEach((line: string, i: number) => {
+      const m = /^hello (\d)\/5 from (\S+ \S+) pid (\d+)$/.exec(line);
+      assert.ok(m, `line ${JSON.stringify(line)}`);
+      assert.equal(Number(m[1]), i + 1);
+      assert.ok(m[2].startsWith(VERSION_PREFIX[childRt]), `the child is ${m[2]}`);
+      assert.equal(Number(m[3]), r.childPid, "written by the child the parent spawned");
+    });
+  });
+}
