@@ -236,7 +236,27 @@ async function suite(name: Suite, picked: string[], extra: string[]): Promise<bo
   switch (name) {
     case "deno": {
       const files = picked.length ? picked : await listTests("tests");
-      return await run("Deno suite", Deno.execPath(), ["test", ...DENO_PERMS, ...extra, ...files]);
+      const tests = await run("Deno suite", Deno.execPath(), [
+        "test",
+        ...DENO_PERMS,
+        ...extra,
+        ...files,
+      ]);
+      if (picked.length > 0) return tests;
+      // Every @example in the modules' JSDoc and every TypeScript block of the README runs too.
+      const docs = await run("Documentation examples (deno test --doc)", Deno.execPath(), [
+        "test",
+        "--doc",
+        ...DENO_PERMS,
+        ...extra,
+        "README.md",
+        "mod.ts",
+        "pipe/",
+        "fifo/",
+        "shm/",
+        "sem/",
+      ]);
+      return tests && docs;
     }
     case "node": {
       await prepareNodeProject();
