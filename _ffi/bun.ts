@@ -23,6 +23,7 @@ import type {
   SymbolTable,
 } from "./types.ts";
 import { OffThread, workerSource } from "./offthread.ts";
+import { detachByTransfer } from "./transfer.ts";
 
 /** The part of `bun:ffi` this backend uses. */
 interface BunFfi {
@@ -174,14 +175,7 @@ export function bunBackend(): Backend {
     },
     detachArrayBuffer(buf: ArrayBuffer) {
       // Bun has transfer(), and it detaches toArrayBuffer() memory too (checked).
-      const t = (buf as unknown as { transfer?: (n: number) => ArrayBuffer }).transfer;
-      if (typeof t !== "function") return false;
-      try {
-        t.call(buf, 0);
-      } catch {
-        return false;
-      }
-      return buf.byteLength === 0;
+      return detachByTransfer(buf);
     },
   };
 }

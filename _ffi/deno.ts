@@ -4,6 +4,7 @@
  * @module
  */
 import type { Backend, Bound, Pointer, SymbolTable } from "./types.ts";
+import { detachByTransfer } from "./transfer.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyPointer = any;
@@ -63,14 +64,7 @@ export function denoBackend(): Backend {
       return D.UnsafePointerView.getCString(p as AnyPointer);
     },
     detachArrayBuffer(buf: ArrayBuffer) {
-      const t = (buf as unknown as { transfer?: (n: number) => ArrayBuffer }).transfer;
-      if (typeof t !== "function") return false;
-      try {
-        t.call(buf, 0);
-      } catch {
-        return false;
-      }
-      return buf.byteLength === 0;
+      return detachByTransfer(buf);
     },
   };
 }

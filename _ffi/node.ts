@@ -28,6 +28,7 @@ import type {
   Pointer,
   SymbolTable,
 } from "./types.ts";
+import { detachByTransfer } from "./transfer.ts";
 
 /** The part of koffi's API this backend uses. */
 interface Koffi {
@@ -207,14 +208,7 @@ export function nodeBackend(): Backend {
       // Node ≥ 21 has transfer(); Node 20 has not, and structuredClone()
       // silently leaves a koffi.view buffer attached: report false, and shm/
       // maps anonymous memory over the segment instead.
-      const t = (buf as unknown as { transfer?: (n: number) => ArrayBuffer }).transfer;
-      if (typeof t !== "function") return false;
-      try {
-        t.call(buf, 0);
-      } catch {
-        return false;
-      }
-      return buf.byteLength === 0;
+      return detachByTransfer(buf);
     },
   };
 }

@@ -4,7 +4,7 @@
  * @module
  */
 import { Errno, errno, ipcError, yieldCpu } from "../_ffi/mod.ts";
-import { checkKey, IPC_PRIVATE, keyHex } from "../shm/key.ts";
+import { checkIpcId, checkKey, IPC_PRIVATE, keyHex } from "../shm/key.ts";
 import {
   checkAmount,
   checkOptionsObject,
@@ -89,16 +89,6 @@ export interface SemaphoreSetStat {
 const INIT_WAIT_MS = 10;
 /** Sets whose `sem_ctime` is older than this (s) are taken as initialised. */
 const INIT_RECENT_S = 2;
-
-function checkId(id: unknown): number {
-  if (typeof id !== "number" || !Number.isInteger(id)) {
-    throw new TypeError(`A semaphore set id must be an integer, got ${String(id)}`);
-  }
-  if (id < 0 || id > 0x7fffffff) {
-    throw new RangeError(`A semaphore set id must be between 0 and 2147483647, got ${id}`);
-  }
-  return id;
-}
 
 function checkCount(count: unknown): number {
   if (typeof count !== "number" || !Number.isInteger(count)) {
@@ -325,7 +315,7 @@ export class SemaphoreSet {
    * ```
    */
   static fromId(id: number): SemaphoreSet {
-    return SemaphoreSet.#adopt(checkId(id), "Cannot open semaphore set");
+    return SemaphoreSet.#adopt(checkIpcId(id, "semaphore set"), "Cannot open semaphore set");
   }
 
   static #adopt(id: number, what: string): SemaphoreSet {

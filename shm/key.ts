@@ -46,3 +46,23 @@ export function checkKey(key: unknown): number {
 export function keyHex(key: number): string {
   return `0x${(key >>> 0).toString(16)}`;
 }
+
+/**
+ * Validates a System V IPC id (what `shmget`/`semget` return and `ipcs`
+ * lists): a non-negative 32-bit `int`.
+ *
+ * @param id The id.
+ * @param what What it identifies, for the message: `"shared memory"`, `"semaphore set"`.
+ * @returns The id.
+ * @throws {TypeError} If the id is not an integer.
+ * @throws {RangeError} If it is negative or above 2147483647.
+ */
+export function checkIpcId(id: unknown, what: string): number {
+  if (typeof id !== "number" || !Number.isInteger(id)) {
+    throw new TypeError(`A ${what} id must be an integer, got ${String(id)}`);
+  }
+  if (id < 0 || id > 0x7fff_ffff) {
+    throw new RangeError(`A ${what} id must be between 0 and 2147483647, got ${id}`);
+  }
+  return id;
+}

@@ -45,7 +45,7 @@
  * @module
  */
 import { errno, getBackend, ipcError, type Pointer } from "../_ffi/mod.ts";
-import { checkKey, IPC_PRIVATE, keyHex } from "./key.ts";
+import { checkIpcId, checkKey, IPC_PRIVATE, keyHex } from "./key.ts";
 import {
   IPC,
   MAP_FAILED,
@@ -238,16 +238,6 @@ function checkOptions(options: unknown, what: string): Record<string, unknown> {
     throw new TypeError(`The ${what} options must be an object, got ${String(options)}`);
   }
   return options as Record<string, unknown>;
-}
-
-function checkId(id: unknown): number {
-  if (typeof id !== "number" || !Number.isInteger(id)) {
-    throw new TypeError(`A shared memory id must be an integer, got ${String(id)}`);
-  }
-  if (id < 0 || id > 0x7fff_ffff) {
-    throw new RangeError(`A shared memory id must be between 0 and 2147483647, got ${id}`);
-  }
-  return id;
 }
 
 function checkIndex(value: unknown, what: string, max: number): number {
@@ -447,7 +437,7 @@ export class SharedMemory {
    * ```
    */
   static fromId(id: number, options?: SharedMemoryOpenOptions): SharedMemory {
-    const i = checkId(id);
+    const i = checkIpcId(id, "shared memory");
     const readOnly = checkBoolean(
       checkOptions(options, "SharedMemory.fromId()").readOnly ?? false,
       "readOnly",
