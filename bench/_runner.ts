@@ -132,3 +132,67 @@ export async function machineInfo(
     ...extra,
   };
 }
+
+/** One measured row of a table, as `renderRows` prints it. */
+export interface RowLine {
+  label: string;
+  unit: string;
+  samples: number[];
+  median: number | null;
+  /** (max − min) / median of the samples. */
+  spread: number | null;
+  errors: string[];
+  /** Why the row did not run (a runtime not installed). */
+  skipped?: string;
+}
+
+/** A ratio or figure checked against a target, as `renderVerdicts` prints it. */
+export interface VerdictLine {
+  name: string;
+  value: number | null;
+  /** `"≥ 0.9"`, `"≤ 2 µs"`, … or `"(info)"` for no target. */
+  target: string;
+  pass: boolean | null;
+}
+
+/** The rows table: label, median, unit, spread, samples (or why skipped, or what failed). */
+export function renderRows(rows: RowLine[]): string[] {
+  const w = Math.max(...rows.map((r) => r.label.length)) + 2;
+  const head = `   ${"row".padEnd(w)}${"median".padStart(9)}  ${"unit".padEnd(5)}${
+    "spread".padStart(7)
+  }  samples`;
+  const lines = [head, `   ${"-".repeat(head.length - 3)}`];
+  for (const r of rows) {
+    const samples = r.skipped ?? r.samples.map((s) => fmt(s)).join(", ") +
+        (r.errors.length ? `  (${r.errors.length} failed: ${r.errors[0]})` : "");
+    const spread = r.spread === null ? "—" : `${(r.spread * 100).toFixed(0)}%`;
+    lines.push(
+      `   ${r.label.padEnd(w)}${fmt(r.median).padStart(9)}  ${r.unit.padEnd(5)}${
+        spread.padStart(7)
+      }  ${samples}`,
+    );
+  }
+  return lines;
+}
+
+/** The verdicts table: name, value, target, met / MISSED (nothing for info rows). */
+export function renderVerdicts(title: string, verdicts: VerdictLine[]): string[] {
+  const rw = Math.max(...verdicts.map((r) => r.name.length)) + 2;
+  const lines = [
+    `   ${title.padEnd(rw)}${"value".padStart(7)}  ${"target".padEnd(7)} verdict`,
+    `   ${"-".repeat(rw + 24)}`,
+  ];
+  for (const r of verdicts) {
+    const verdict = r.target === "(info)"
+      ? ""
+      : r.pass === null
+      ? "n/a"
+      : r.pass
+      ? "met"
+      : "MISSED";
+    lines.push(
+      `   ${r.name.padEnd(rw)}${fmt(r.value).padStart(7)}  ${r.target.padEnd(7)} ${verdict}`,
+    );
+  }
+  return lines;
+}

@@ -63,6 +63,8 @@ import {
   machineInfo,
   median,
   readProc,
+  renderRows,
+  renderVerdicts,
   runPinned,
 } from "./_runner.ts";
 import {
@@ -373,38 +375,7 @@ function renderTable(t: Table, c: Config): string {
       CHUNK / 1024
     } KiB chunks; round trip: ${MSG} B, up to ${c.rounds} timed rounds (≤ ${c.maxMs} ms) after ≥ ${c.warmup} warm-up rounds (JS: and ≥ ${c.warmupMs} ms); median of ${c.reps} runs; spread = (max − min) / median`,
   );
-  const w = Math.max(...t.rows.map((r) => r.label.length)) + 2;
-  const head = `   ${"row".padEnd(w)}${"median".padStart(9)}  ${"unit".padEnd(5)}${
-    "spread".padStart(7)
-  }  samples`;
-  lines.push(head);
-  lines.push(`   ${"-".repeat(head.length - 3)}`);
-  for (const r of t.rows) {
-    const samples = r.skipped ?? r.samples.map((s) => fmt(s)).join(", ") +
-        (r.errors.length ? `  (${r.errors.length} failed: ${r.errors[0]})` : "");
-    const spread = r.spread === null ? "—" : `${(r.spread * 100).toFixed(0)}%`;
-    lines.push(
-      `   ${r.label.padEnd(w)}${fmt(r.median).padStart(9)}  ${r.unit.padEnd(5)}${
-        spread.padStart(7)
-      }  ${samples}`,
-    );
-  }
-  lines.push("");
-  const rw = Math.max(...t.ratios.map((r) => r.name.length)) + 2;
-  lines.push(`   ${"ratio".padEnd(rw)}${"value".padStart(7)}  ${"target".padEnd(7)} verdict`);
-  lines.push(`   ${"-".repeat(rw + 24)}`);
-  for (const r of t.ratios) {
-    const verdict = r.target === "(info)"
-      ? ""
-      : r.pass === null
-      ? "n/a"
-      : r.pass
-      ? "met"
-      : "MISSED";
-    lines.push(
-      `   ${r.name.padEnd(rw)}${fmt(r.value).padStart(7)}  ${r.target.padEnd(7)} ${verdict}`,
-    );
-  }
+  lines.push(...renderRows(t.rows), "", ...renderVerdicts("ratio", t.ratios));
   return lines.join("\n");
 }
 
