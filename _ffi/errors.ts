@@ -150,6 +150,7 @@ export const Errno = {
   ENOENT: 2,
   ESRCH: 3,
   EINTR: 4,
+  ENXIO: 6,
   EBADF: 9,
   ECHILD: 10,
   EAGAIN: 11,

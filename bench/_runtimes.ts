@@ -16,6 +16,7 @@
  * @module
  */
 import { join } from "node:path";
+import { compileLibrary } from "../scripts/_compile.ts";
 
 /** A runtime name as `--runtimes` takes it. */
 export type RuntimeName = "deno" | "node" | "bun";
@@ -158,29 +159,12 @@ export interface Prepared {
 }
 
 /**
- * Compiles the library (`mod.ts` and what it imports) to ES modules in
- * `dir/esm/` with the pinned TypeScript compiler, as `scripts/build_npm.ts`
- * does for the package (same compiler, same target; no declarations, no
- * type check), and makes koffi resolvable from there. Returns the entry.
+ * Compiles the library (`scripts/_compile.ts`, as the npm build does, but
+ * transpile only) into `dir/esm/` and makes koffi resolvable from there.
+ * Returns the entry.
  */
-async function compileLibrary(dir: string): Promise<string> {
-  const tsc = join(ROOT, "tools/node_modules/.bin/tsc");
-  const config = {
-    compilerOptions: {
-      target: "es2022",
-      module: "esnext",
-      moduleResolution: "bundler",
-      lib: ["es2024", "esnext.disposable", "dom"],
-      noCheck: true,
-      types: [],
-      rewriteRelativeImportExtensions: true,
-      rootDir: ROOT,
-      outDir: join(dir, "esm"),
-    },
-    files: [join(ROOT, "mod.ts")],
-  };
-  await Deno.writeTextFile(join(dir, "tsconfig.json"), JSON.stringify(config));
-  await output(tsc, ["-p", join(dir, "tsconfig.json")]);
+async function compileLibraryFor(dir: string): Promise<string> {
+  await compileLibrary(dir, false);
   await Deno.writeTextFile(join(dir, "package.json"), '{ "type": "module" }\n');
   await Deno.symlink(join(ROOT, "tools/node_modules"), join(dir, "node_modules")); // koffi
   return join(dir, "esm/mod.js");
@@ -245,7 +229,7 @@ export async function prepareRuntimes(
           const tmp = await Deno.makeTempDir({ prefix: "sysipc-bench-npm-" });
           temps.push(tmp);
           log(`compiling the library for Node into ${tmp}/esm …`);
-          lib = await compileLibrary(tmp);
+          lib = await compileLibraryFor(tmp);
         }
         const koffi = await output(exe, [
           "-e",

@@ -5,15 +5,11 @@
  */
 import { cString, Errno, errno, ipcError, libc, toPath } from "../_ffi/mod.ts";
 import { ADOPT, PipeEnd } from "../pipe/pipe_end.ts";
+import { F, O_CLOEXEC, sys as pipeSys } from "../pipe/_sys.ts";
 
 const O_RDONLY = 0;
 const O_WRONLY = 1;
 const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
-const ENXIO = 6;
-const F_GETFL = 3;
-const F_SETFL = 4;
-const F_GETPIPE_SZ = 1032;
 
 const sys = libc(
   {
@@ -28,10 +24,6 @@ const sys = libc(
       result: "i32",
       nonblocking: true,
     },
-    // int close(int fd);
-    close: { parameters: ["i32"], result: "i32" },
-    // int fcntl(int fd, int cmd, ... /* long arg */);  see pipe/_sys.ts on variadics
-    fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
     // int chmod(const char *pathname, mode_t mode);
     chmod: { parameters: ["buffer", "u32"], result: "i32" },
     // int statx(int dirfd, const char *pathname, int flags, unsigned int mask,
@@ -95,7 +87,7 @@ export interface OpenFifoOptions {
 
 /** Only pipes and FIFOs answer `F_GETPIPE_SZ`: an ABI-independent type check. */
 function isFifo(fd: number): boolean {
-  return sys().fcntl(fd, F_GETPIPE_SZ, 0) >= 0;
+  return pipeSys().fcntl(fd, F.GETPIPE_SZ, 0) >= 0;
 }
 
 /**
@@ -150,7 +142,7 @@ export async function openFifo(
     const fd = sys().open(c, flags | O_NONBLOCK);
     if (fd >= 0) return adopt(fd, p);
     const e = errno();
-    if (e !== ENXIO /* no reader yet */) throw ipcError("Cannot open FIFO", "open", e, p, p);
+    if (e !== Errno.ENXIO /* no reader yet */) throw ipcError("Cannot open FIFO", "open", e, p, p);
   } else {
     // Check it exists and is a FIFO before parking a thread on it — with
     // statx, not a non-blocking open: that would make us a reader for a
@@ -171,7 +163,7 @@ export async function openFifo(
     aborted = true;
     // Unblock our own pending open by briefly becoming its peer.
     const peer = sys().open(c, (access === "read" ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
-    if (peer >= 0) queueMicrotask(() => sys().close(peer));
+    if (peer >= 0) queueMicrotask(() => pipeSys().close(peer));
   };
   signal?.addEventListener("abort", onAbort, { once: true });
   let fd: number;
@@ -186,14 +178,14 @@ export async function openFifo(
         break;
       }
       const e = errno();
-      if (e === Errno.EINTR || e === ENXIO) continue;
+      if (e === Errno.EINTR || e === Errno.ENXIO) continue;
       throw ipcError("Cannot open FIFO", "open", e, p, p);
     }
   } finally {
     signal?.removeEventListener("abort", onAbort);
   }
   if (aborted) {
-    if (fd >= 0) sys().close(fd);
+    if (fd >= 0) pipeSys().close(fd);
     throw signal!.reason;
   }
   return adopt(fd, p);
@@ -201,10 +193,10 @@ export async function openFifo(
 
 function adopt(fd: number, path: string): PipeEnd {
   if (!isFifo(fd)) {
-    sys().close(fd);
+    pipeSys().close(fd);
     throw new TypeError(`Not a FIFO: ${path}`);
   }
-  const fl = sys().fcntl(fd, F_GETFL, 0);
-  if (fl >= 0 && (fl & O_NONBLOCK)) sys().fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+  const fl = pipeSys().fcntl(fd, F.GETFL, 0);
+  if (fl >= 0 && (fl & O_NONBLOCK)) pipeSys().fcntl(fd, F.SETFL, fl & ~O_NONBLOCK);
   return new PipeEnd(fd, ADOPT);
 }

@@ -9,6 +9,7 @@ import { libc } from "../_ffi/mod.ts";
 export const F = {
   GETFD: 1,
   GETFL: 3,
+  SETFL: 4,
   DUPFD_CLOEXEC: 1030,
   SETPIPE_SZ: 1031,
   GETPIPE_SZ: 1032,

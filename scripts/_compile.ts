@@ -30,6 +30,65 @@ export const PUBLIC_MODULES: Readonly<Record<string, string>> = {
   "sem/mod.ts": "sysipc/sem",
 };
 
+/** The compiler settings every build here shares (Node 20 and Bun run the output). */
+const COMMON = {
+  target: "es2022",
+  module: "esnext",
+  moduleResolution: "bundler",
+  types: [],
+  rewriteRelativeImportExtensions: true,
+  rootDir: root,
+} as const;
+
+/** Runs the pinned `tsc` on a generated tsconfig; throws with its output on failure. */
+async function runTsc(compilerOptions: Record<string, unknown>, files: string[]): Promise<void> {
+  const tmp = await Deno.makeTempDir({ prefix: "sysipc_tsc_" });
+  try {
+    const config = join(tmp, "tsconfig.json");
+    await Deno.writeTextFile(
+      config,
+      JSON.stringify({ compilerOptions: { ...COMMON, ...compilerOptions }, files }),
+    );
+    const r = await new Deno.Command(tsc, { args: ["-p", config] }).output();
+    if (!r.success) {
+      const text = (b: Uint8Array) => new TextDecoder().decode(b);
+      throw new Error(`tsc failed (exit code ${r.code}):\n${text(r.stdout)}${text(r.stderr)}`);
+    }
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/**
+ * Compiles the library's public modules (and what they import) to ES modules
+ * in `outDir/esm/`. With `declarations`, type-checks and writes `.d.ts`
+ * files too (the npm package); without, only transpiles (a benchmark's copy).
+ */
+export async function compileLibrary(outDir: string, declarations: boolean): Promise<void> {
+  // The Deno backend names the `Deno` namespace; these builds have no Deno
+  // types, so it gets a stand-in (that backend only ever runs on Deno).
+  const tmp = await Deno.makeTempDir({ prefix: "sysipc_shim_" });
+  try {
+    const shim = join(tmp, "deno_shim.d.ts");
+    await Deno.writeTextFile(
+      shim,
+      "declare namespace Deno { type ForeignLibraryInterface = any; }\ndeclare const Deno: any;\n",
+    );
+    await runTsc(
+      {
+        lib: ["es2024", "esnext.disposable", "dom"],
+        outDir: join(outDir, "esm"),
+        ...(declarations
+          ? { strict: true, skipLibCheck: true, declaration: true }
+          : { noCheck: true }),
+      },
+      [...Object.keys(PUBLIC_MODULES).map((m) => join(root, m)), shim],
+    );
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
 /** Directories of library source (anything else under the root is not the library). */
 const LIBRARY_DIRS = ["_ffi/", "pipe/", "fifo/", "shm/", "sem/"];
 
@@ -62,28 +121,10 @@ export interface CompileOptions {
 export async function compileUsers(options: CompileOptions): Promise<string[]> {
   const tmp = await Deno.makeTempDir({ prefix: "sysipc_compile_" });
   try {
-    const config = {
-      compilerOptions: {
-        target: "es2022",
-        module: "esnext",
-        moduleResolution: "bundler",
-        noCheck: true,
-        types: [],
-        rewriteRelativeImportExtensions: true,
-        rootDir: root,
-        outDir: join(tmp, "out"),
-      },
-      files: options.files.map((f) => join(root, f)),
-    };
-    await Deno.writeTextFile(join(tmp, "tsconfig.json"), JSON.stringify(config));
-    const r = await new Deno.Command(tsc, { args: ["-p", join(tmp, "tsconfig.json")] }).output();
-    if (!r.success) {
-      throw new Error(
-        `tsc failed (exit code ${r.code}):\n${new TextDecoder().decode(r.stdout)}${
-          new TextDecoder().decode(r.stderr)
-        }`,
-      );
-    }
+    await runTsc(
+      { noCheck: true, outDir: join(tmp, "out") },
+      options.files.map((f) => join(root, f)),
+    );
     const written: string[] = [];
     for await (const path of walk(join(tmp, "out"))) {
       const rel = relative(join(tmp, "out"), path);

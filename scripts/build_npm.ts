@@ -15,18 +15,18 @@
  *
  * @module
  */
-import { dirname, join } from "node:path";
-import { compileUsers, root, tsc } from "./_compile.ts";
+import { join } from "node:path";
+import { compileLibrary, compileUsers, PUBLIC_MODULES, root, tsc } from "./_compile.ts";
 
 const out = join(root, "npm");
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
 
-// One entry per module; shm/ and sem/ only once they have a mod.ts.
-const modules: [string, string][] = [[".", "mod"]];
-for (const m of ["pipe", "fifo", "shm", "sem"]) {
-  if (await exists(join(root, m, "mod.ts"))) modules.push([`./${m}`, `${m}/mod`]);
-}
+// One entry per public module: "." for mod.ts, "./pipe" for pipe/mod.ts, …
+const modules: [string, string][] = Object.keys(PUBLIC_MODULES).map((m) => {
+  const name = m.replace(/\.ts$/, "");
+  return [name === "mod" ? "." : `./${name.replace(/\/mod$/, "")}`, name];
+});
 
 if (!(await exists(tsc))) {
   throw new Error(`No TypeScript compiler at ${tsc}: run \`npm ci --prefix tools\` first.`);
@@ -35,35 +35,7 @@ const deno = JSON.parse(await Deno.readTextFile(join(root, "deno.json")));
 
 await Deno.remove(out, { recursive: true }).catch(() => {});
 await Deno.mkdir(out, { recursive: true });
-
-// The Deno backend names the `Deno` namespace; the npm build type-checks
-// without Deno's types, so it gets this stand-in (it only runs on Deno).
-const shim = join(await Deno.makeTempDir(), "deno_shim.d.ts");
-await Deno.writeTextFile(
-  shim,
-  "declare namespace Deno { type ForeignLibraryInterface = any; }\ndeclare const Deno: any;\n",
-);
-const tsconfig = {
-  compilerOptions: {
-    target: "es2022",
-    module: "esnext",
-    moduleResolution: "bundler",
-    lib: ["es2024", "esnext.disposable", "dom"],
-    types: [],
-    strict: true,
-    skipLibCheck: true,
-    declaration: true,
-    rewriteRelativeImportExtensions: true,
-    rootDir: root,
-    outDir: join(out, "esm"),
-  },
-  files: [...modules.map(([, m]) => join(root, `${m}.ts`)), shim],
-};
-const config = join(dirname(shim), "tsconfig.json");
-await Deno.writeTextFile(config, JSON.stringify(tsconfig, null, 2));
-const { code } = await new Deno.Command(tsc, { args: ["-p", config] }).spawn().status;
-await Deno.remove(dirname(shim), { recursive: true });
-if (code !== 0) throw new Error(`tsc failed (exit code ${code})`);
+await compileLibrary(out, true);
 
 const pkg = {
   name: "sysipc",
@@ -94,13 +66,5 @@ for await (const e of Deno.readDir(join(root, "examples"))) {
 await compileUsers({ files: examples.sort(), outDir: out });
 
 await Deno.copyFile(join(root, "LICENSE"), join(out, "LICENSE"));
-if (await exists(join(root, "README.md"))) {
-  await Deno.copyFile(join(root, "README.md"), join(out, "README.md"));
-} else {
-  console.warn("No README.md at the repository root: the package gets a short one.");
-  await Deno.writeTextFile(
-    join(out, "README.md"),
-    `# sysipc\n\n${pkg.description}\n\n    npm install sysipc\n`,
-  );
-}
+await Deno.copyFile(join(root, "README.md"), join(out, "README.md"));
 console.log(`Built ${out} (${modules.map(([n]) => n).join(" ")}), version ${pkg.version}.`);
