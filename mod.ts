@@ -3,7 +3,8 @@
  * named pipes (FIFOs), System V shared memory and System V semaphores, bound
  * straight to libc through the runtime's FFI and offered as web streams,
  * typed arrays and promises. Each part is also its own entry point:
- * `./pipe`, `./fifo`, `./shm`, `./sem`. Requires `--allow-ffi`.
+ * `./pipe`, `./fifo`, `./sysv` (and, for
+ * System V shared memory or semaphores alone, `./shm` and `./sem`). Requires `--allow-ffi`.
  *
  * @example A child writes, the parent reads
  * ```ts
@@ -17,9 +18,8 @@
  *
  * @module
  */
-export { IpcError } from "./_ffi/errors.ts";
-export type { IpcErrorOptions } from "./_ffi/errors.ts";
+export { IpcError } from "./errors.ts";
+export type { IpcErrorOptions } from "./errors.ts";
 export * from "./pipe/mod.ts";
 export * from "./fifo/mod.ts";
-export * from "./shm/mod.ts";
-export * from "./sem/mod.ts";
+export * from "./sysv/mod.ts";

@@ -1,6 +1,8 @@
 /**
- * Internal: the only place that knows which runtime it is on. Modules import
- * from here; users never do.
+ * Internal: the runtime seam, the only place that knows which runtime it is
+ * on. It binds symbol tables against libc (`libc()`), and turns buffers and
+ * pointers into addresses and back (`getBackend()`); everything above it
+ * (`_sys/`, `_mem/`, the modules) is runtime-agnostic. Users never import it.
  *
  * @module
  */
@@ -14,11 +16,4 @@ export type {
   SymbolTable,
 } from "./types.ts";
 export { envVar, getBackend, libc, libcPath } from "./runtime.ts";
-export { errno } from "./errno.ts";
-export { Errno, ERRNO_NAMES, errnoName, IpcError, ipcError } from "./errors.ts";
-export type { IpcErrorOptions } from "./errors.ts";
 export { cString, toPath } from "./cstring.ts";
-export { cancelWaits, POLL, pollNow, waitReady, yieldCpu } from "./waiter.ts";
-export { readProcNumber } from "./procfs.ts";
-export { environEntries, environPointer } from "./environ.ts";
-export { signalName, signalNumber, SIGNALS } from "./signals.ts";

@@ -37,7 +37,7 @@
  */
 import { parseArgs } from "node:util";
 import { bin, compileC, fmt, killAll, machineInfo, median, runPinned } from "./_runner.ts";
-import { SharedMemory } from "../shm/mod.ts";
+import { SharedMemory } from "../sysv/mod.ts";
 
 const SELF = new URL(import.meta.url).pathname;
 const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];

@@ -17,8 +17,7 @@
  *
  * @module
  */
-import { SemaphoreSet } from "../sem/mod.ts";
-import { SharedMemory } from "../shm/mod.ts";
+import { SemaphoreSet, SharedMemory } from "../sysv/mod.ts";
 import { spawn } from "../pipe/mod.ts";
 import { args, type Command, isMain, selfCommand } from "./_run.ts";
 

@@ -14,7 +14,7 @@
  * @module
  */
 import process from "node:process";
-import { ftok, SharedMemory } from "../shm/mod.ts";
+import { ftok, SharedMemory } from "../sysv/mod.ts";
 import { args, isMain } from "./_run.ts";
 
 /**

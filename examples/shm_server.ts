@@ -18,7 +18,7 @@
  * @module
  */
 import process from "node:process";
-import { ftok, SharedMemory } from "../shm/mod.ts";
+import { ftok, SharedMemory } from "../sysv/mod.ts";
 import { args, isMain } from "./_run.ts";
 
 /** What {@linkcode shmServer} saw. */

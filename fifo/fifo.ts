@@ -3,7 +3,9 @@
  *
  * @module
  */
-import { cString, Errno, errno, ipcError, libc, toPath } from "../_ffi/mod.ts";
+import { cString, libc, toPath } from "../_ffi/mod.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import { ipcError } from "../errors.ts";
 import { ADOPT, PipeEnd } from "../pipe/pipe_end.ts";
 import { F, O_CLOEXEC, sys as pipeSys } from "../pipe/_sys.ts";
 

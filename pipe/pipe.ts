@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { errno, ipcError } from "../_ffi/mod.ts";
+import { errno } from "../_sys/errno.ts";
+import { ipcError } from "../errors.ts";
 import { O_CLOEXEC, sys } from "./_sys.ts";
 import { ADOPT, PipeEnd } from "./pipe_end.ts";
 

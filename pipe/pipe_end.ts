@@ -3,19 +3,11 @@
  *
  * @module
  */
-import {
-  cancelWaits,
-  Errno,
-  errno,
-  getBackend,
-  IpcError,
-  ipcError,
-  POLL,
-  pollNow,
-  readProcNumber,
-  waitReady,
-  yieldCpu,
-} from "../_ffi/mod.ts";
+import { getBackend } from "../_ffi/mod.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import { readProcNumber } from "../_sys/procfs.ts";
+import { cancelWaits, POLL, pollNow, waitReady, yieldCpu } from "../_sys/waiter.ts";
+import { IpcError, ipcError } from "../errors.ts";
 import { F, RWF_NOWAIT, sys } from "./_sys.ts";
 
 /**

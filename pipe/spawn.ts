@@ -4,23 +4,12 @@
  *
  * @module
  */
-import {
-  cString,
-  environEntries,
-  environPointer,
-  Errno,
-  errno,
-  getBackend,
-  IpcError,
-  ipcError,
-  libc,
-  type Pointer,
-  POLL,
-  signalName,
-  signalNumber,
-  toPath,
-  waitReady,
-} from "../_ffi/mod.ts";
+import { cString, getBackend, libc, type Pointer, toPath } from "../_ffi/mod.ts";
+import { environEntries, environPointer } from "../_sys/environ.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import { signalName, signalNumber } from "../_sys/signals.ts";
+import { POLL, waitReady } from "../_sys/waiter.ts";
+import { IpcError, ipcError } from "../errors.ts";
 import { F } from "./_sys.ts";
 import { PipeEnd } from "./pipe_end.ts";
 

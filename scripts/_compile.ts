@@ -28,6 +28,7 @@ export const PUBLIC_MODULES: Readonly<Record<string, string>> = {
   "fifo/mod.ts": "sysipc/fifo",
   "shm/mod.ts": "sysipc/shm",
   "sem/mod.ts": "sysipc/sem",
+  "sysv/mod.ts": "sysipc/sysv",
 };
 
 /** The compiler settings every build here shares (Node 20 and Bun run the output). */
@@ -90,11 +91,11 @@ export async function compileLibrary(outDir: string, declarations: boolean): Pro
 }
 
 /** Directories of library source (anything else under the root is not the library). */
-const LIBRARY_DIRS = ["_ffi/", "pipe/", "fifo/", "shm/", "sem/"];
+const LIBRARY_DIRS = ["_ffi/", "_sys/", "_mem/", "pipe/", "fifo/", "sysv/", "shm/", "sem/"];
 
 /** Whether a repository-relative `.ts` path is part of the library. */
 export function isLibrary(path: string): boolean {
-  return path === "mod.ts" || LIBRARY_DIRS.some((d) => path.startsWith(d));
+  return path === "mod.ts" || path === "errors.ts" || LIBRARY_DIRS.some((d) => path.startsWith(d));
 }
 
 /** Options for {@linkcode compileUsers}. */

@@ -115,9 +115,13 @@ async function inputsHash(): Promise<string> {
   for (
     const p of [
       "mod.ts",
+      "errors.ts",
       "_ffi",
+      "_sys",
+      "_mem",
       "pipe",
       "fifo",
+      "sysv",
       "shm",
       "sem",
       "tests",
@@ -253,6 +257,7 @@ async function suite(name: Suite, picked: string[], extra: string[]): Promise<bo
         "mod.ts",
         "pipe/",
         "fifo/",
+        "sysv/",
         "shm/",
         "sem/",
       ]);

@@ -1,5 +1,6 @@
 /**
- * System V semaphores: `SemaphoreSet` (a set of counters in the kernel,
+ * System V semaphores (the same names as `@sysipc/sysipc/sysv`, kept as
+ * their own entry point): `SemaphoreSet` (a set of counters in the kernel,
  * shared by every process that knows its key or id) and `Semaphore` (one of
  * them, with P = `acquire()` and V = `release()` as promises, and `lock()` for
  * `using` blocks that the kernel unlocks even if the process is killed).
@@ -42,14 +43,14 @@
  *
  * @module
  */
-export { SemaphoreSet } from "./semaphore_set.ts";
-export type { SemaphoreOp, SemaphoreSetOptions, SemaphoreSetStat } from "./semaphore_set.ts";
-export { Semaphore } from "./semaphore.ts";
+export { IPC_PRIVATE, Semaphore, SemaphoreSet } from "../sysv/mod.ts";
 export type {
   AcquireOptions,
   ReleaseOptions,
   SemaphoreLock,
+  SemaphoreOp,
+  SemaphoreSetOptions,
+  SemaphoreSetStat,
   TryAcquireOptions,
-} from "./semaphore.ts";
-export type { WaitOptions } from "./_core.ts";
-export { IPC_PRIVATE } from "../shm/key.ts";
+  WaitOptions,
+} from "../sysv/mod.ts";

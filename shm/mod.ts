@@ -1,5 +1,6 @@
 /**
- * System V shared memory: `ftok()` turns a path into a key both processes
+ * System V shared memory (the same names as `@sysipc/sysipc/sysv`, kept as
+ * their own entry point): `ftok()` turns a path into a key both processes
  * agree on, `SharedMemory.create()` makes a segment and `SharedMemory.open()`
  * attaches an existing one, and the segment's memory is a zero-copy
  * `ArrayBuffer` with typed-array views — what one process writes, the others
@@ -28,12 +29,10 @@
  *
  * @module
  */
-export { ftok } from "./ftok.ts";
-export { IPC_PRIVATE } from "./key.ts";
-export { SharedMemory } from "./shared_memory.ts";
+export { ftok, IPC_PRIVATE, SharedMemory } from "../sysv/mod.ts";
 export type {
   SharedMemoryCreateOptions,
   SharedMemoryOpenOptions,
   SharedMemoryStat,
   TypedArrayConstructor,
-} from "./shared_memory.ts";
+} from "../sysv/mod.ts";

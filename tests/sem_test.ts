@@ -95,8 +95,8 @@ test("create() sets count, values and mode, and stat() reads struct semid_ds as 
       assert.equal(st.creatorGid, proc.cgid);
       // create() stamps sem_otime after initialising (the semget/SETALL race remedy).
       assert.equal(st.lastOpTime?.getTime(), proc.otime * 1000);
-      assert.equal(st.changeTime.getTime(), proc.ctime * 1000);
-      assert.ok(Math.abs(st.changeTime.getTime() - Date.now()) < 5000);
+      assert.equal(st.changeTime!.getTime(), proc.ctime * 1000);
+      assert.ok(Math.abs(st.changeTime!.getTime() - Date.now()) < 5000);
       // The defaults: IPC_PRIVATE, one semaphore at 0, mode 0o600.
       using priv = SemaphoreSet.create();
       try {
@@ -569,32 +569,59 @@ test("bad input gets a clear error before any syscall, never a crash or hang", a
         e instanceof RangeError && re.test(String(e));
 
       await t.step("counts outside 1–SEMMSL", () => {
-        assert.throws(() => SemaphoreSet.create({ count: 0 }), rangeErr(/1 to 32000 .*got 0/));
+        assert.throws(
+          () => SemaphoreSet.create({ count: 0 }),
+          rangeErr(/^RangeError: count must be an integer from 1 to 32000 \(SEMMSL\), got 0$/),
+        );
         assert.throws(() => SemaphoreSet.create({ count: 32001 }), rangeErr(/SEMMSL/));
-        assert.throws(() => SemaphoreSet.create({ count: 1.5 }), typeErr(/integer/));
+        assert.throws(
+          () => SemaphoreSet.create({ count: 1.5 }),
+          typeErr(/count must be an integer.*got 1\.5/),
+        );
       });
       await t.step("initial values above SEMVMX, negative, or the wrong number of them", () => {
-        assert.throws(() => SemaphoreSet.create({ initial: 32768 }), rangeErr(/32767 \(SEMVMX\)/));
-        assert.throws(() => SemaphoreSet.create({ initial: -1 }), rangeErr(/0 and 32767/));
+        assert.throws(
+          () => SemaphoreSet.create({ initial: 32768 }),
+          rangeErr(/initial must be an integer from 0 to 32767 \(SEMVMX\), got 32768/),
+        );
+        assert.throws(
+          () => SemaphoreSet.create({ initial: -1 }),
+          rangeErr(/initial must .* from 0 to 32767.*got -1/),
+        );
         assert.throws(
           () => SemaphoreSet.create({ count: 3, initial: [1, 2] }),
           rangeErr(/one value per semaphore \(3\), got 2/),
         );
-        assert.throws(() => SemaphoreSet.create({ initial: [0.5] }), typeErr(/integer/));
+        assert.throws(
+          () => SemaphoreSet.create({ initial: [0.5] }),
+          typeErr(/initial\[0\] must be an integer/),
+        );
         assert.throws(
           // deno-lint-ignore no-explicit-any
           () => SemaphoreSet.create({ initial: "1" as any }),
           typeErr(/number or an array/),
         );
-        assert.throws(() => SemaphoreSet.create({ mode: 0o1000 }), rangeErr(/0o777/));
+        assert.throws(
+          () => SemaphoreSet.create({ mode: 0o1000 }),
+          rangeErr(/mode must be an integer from 0 to 0o777.*got 0o1000/),
+        );
       });
       await t.step("keys that are not 32-bit integers", () => {
-        assert.throws(() => SemaphoreSet.create({ key: 2 ** 32 }), rangeErr(/32 bits/));
-        assert.throws(() => SemaphoreSet.open(1.5), typeErr(/32-bit integer/));
-        // deno-lint-ignore no-explicit-any
-        assert.throws(() => SemaphoreSet.open("0x1f" as any), typeErr(/32-bit integer/));
+        assert.throws(
+          () => SemaphoreSet.create({ key: 2 ** 32 }),
+          rangeErr(/key must be an integer .* \(key_t, 32 bits\), got 4294967296/),
+        );
+        assert.throws(() => SemaphoreSet.open(1.5), typeErr(/key must be an integer.*got 1\.5/));
+        assert.throws(
+          // deno-lint-ignore no-explicit-any
+          () => SemaphoreSet.open("0x1f" as any),
+          typeErr(/key must be an integer.*got "0x1f"/),
+        );
         assert.throws(() => SemaphoreSet.open(IPC_PRIVATE), rangeErr(/fromId/));
-        assert.throws(() => SemaphoreSet.fromId(-1), rangeErr(/id must be between/));
+        assert.throws(
+          () => SemaphoreSet.fromId(-1),
+          rangeErr(/id must be an integer from 0 to 2147483647, got -1/),
+        );
       });
       await t.step("a missing key, a taken key, a missing id", () => {
         const missing = freshKey();
@@ -615,37 +642,52 @@ test("bad input gets a clear error before any syscall, never a crash or hang", a
         assert.throws(() => SemaphoreSet.fromId(0x7fff_fff0), isCode("EINVAL"));
       });
       await t.step("indexes out of range", async () => {
-        assert.throws(() => set.at(2), rangeErr(/index 2 is out of range.*0 to 1/));
-        assert.throws(() => set.at(-1), rangeErr(/out of range/));
-        assert.throws(() => set.at(0.5), typeErr(/integer/));
-        await assert.rejects(set.op([{ index: 2, delta: -1 }]), rangeErr(/operation 0/));
+        assert.throws(() => set.at(2), rangeErr(/index must be an integer from 0 to 1, got 2/));
+        assert.throws(() => set.at(-1), rangeErr(/index must be an integer from 0 to 1, got -1/));
+        assert.throws(() => set.at(0.5), typeErr(/index must be an integer/));
+        await assert.rejects(
+          set.op([{ index: 2, delta: -1 }]),
+          rangeErr(/ops\[0\]\.index must be an integer from 0 to 1, got 2/),
+        );
       });
       await t.step("values, counts and deltas outside the semaphore's range", async () => {
-        assert.throws(() => sem.setValue(32768), rangeErr(/SEMVMX/));
-        assert.throws(() => sem.setValue(-1), rangeErr(/0 and 32767/));
-        assert.throws(() => sem.release(0), rangeErr(/1 and 32767/));
-        assert.throws(() => sem.release(32768), rangeErr(/SEMVMX/));
-        assert.throws(() => sem.release(1.5), typeErr(/integer/));
-        assert.throws(() => sem.tryAcquire({ count: 0 }), rangeErr(/1 and 32767/));
-        await assert.rejects(sem.acquire({ count: -1 }), rangeErr(/1 and 32767/));
+        assert.throws(() => sem.setValue(32768), rangeErr(/value must .*SEMVMX.*got 32768/));
+        assert.throws(() => sem.setValue(-1), rangeErr(/value must be an integer from 0 to 32767/));
+        assert.throws(() => sem.release(0), rangeErr(/count must be an integer from 1 to 32767/));
+        assert.throws(() => sem.release(32768), rangeErr(/count must .*SEMVMX/));
+        assert.throws(() => sem.release(1.5), typeErr(/count must be an integer/));
+        assert.throws(
+          () => sem.tryAcquire({ count: 0 }),
+          rangeErr(/count must be an integer from 1 to 32767/),
+        );
+        await assert.rejects(
+          sem.acquire({ count: -1 }),
+          rangeErr(/count must be an integer from 1 to 32767/),
+        );
         await assert.rejects(
           set.op([{ index: 0, delta: 0.5 }]),
-          typeErr(/delta must be an integer/),
+          typeErr(/ops\[0\]\.delta must be an integer/),
         );
-        await assert.rejects(set.op([{ index: 0, delta: 40000 }]), rangeErr(/-32767 and 32767/));
+        await assert.rejects(
+          set.op([{ index: 0, delta: 40000 }]),
+          rangeErr(/ops\[0\]\.delta must be an integer from -32767 to 32767/),
+        );
         // A release the kernel refuses: the value would pass SEMVMX.
         sem.setValue(32767);
         assert.throws(() => sem.release(), isCode("ERANGE"));
         sem.setValue(0);
       });
       await t.step("operation lists that are empty, too long or malformed", async () => {
-        await assert.rejects(set.op([]), rangeErr(/1 to 500 operations/));
+        await assert.rejects(
+          set.op([]),
+          rangeErr(/ops must hold 1 to 500 operations \(SEMOPM\), got 0/),
+        );
         const many = Array.from({ length: 501 }, () => ({ index: 0, delta: 1 }));
         await assert.rejects(set.op(many), rangeErr(/SEMOPM/));
         // deno-lint-ignore no-explicit-any
         await assert.rejects(set.op({ index: 0, delta: 1 } as any), typeErr(/array/));
         // deno-lint-ignore no-explicit-any
-        await assert.rejects(set.op([null as any]), typeErr(/operation 0 must be an object/));
+        await assert.rejects(set.op([null as any]), typeErr(/ops\[0\] must be an object/));
         // deno-lint-ignore no-explicit-any
         await assert.rejects(set.op([{ index: 0, dleta: -1 } as any]), typeErr(/delta/));
         await assert.rejects(
@@ -658,11 +700,17 @@ test("bad input gets a clear error before any syscall, never a crash or hang", a
       await t.step(
         "timeouts that are negative or NaN, signals that are not AbortSignals",
         async () => {
-          await assert.rejects(sem.acquire({ timeout: -1 }), rangeErr(/negative/));
-          await assert.rejects(sem.acquire({ timeout: NaN }), typeErr(/milliseconds/));
+          await assert.rejects(
+            sem.acquire({ timeout: -1 }),
+            rangeErr(/timeout must be a number of milliseconds from 0 to Infinity, got -1/),
+          );
+          await assert.rejects(
+            sem.acquire({ timeout: NaN }),
+            rangeErr(/timeout must be .*got NaN/),
+          );
           // deno-lint-ignore no-explicit-any
           await assert.rejects(sem.acquire({ signal: {} as any }), typeErr(/AbortSignal/));
-          await assert.rejects(sem.waitZero({ timeout: -5 }), rangeErr(/negative/));
+          await assert.rejects(sem.waitZero({ timeout: -5 }), rangeErr(/timeout must be/));
           // deno-lint-ignore no-explicit-any
           await assert.rejects(sem.lock({ signal: "x" as any }), typeErr(/AbortSignal/));
         },

@@ -4,20 +4,12 @@
  *
  * @module
  */
-import { Errno, errno } from "../_ffi/mod.ts";
-import {
-  checkAmount,
-  checkOptionsObject,
-  checkUndo,
-  checkWaitOptions,
-  INTERNAL,
-  isGone,
-  perform,
-  type SetCore,
-  tryOps,
-  type WaitOptions,
-} from "./_core.ts";
-import { IPC, SEM_UNDO, SEMCTL, sys } from "./_sys.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import type { WaitOptions } from "../_sys/park.ts";
+import * as v from "../_sys/validate.ts";
+import { IPC } from "./_ipc.ts";
+import { checkAmount, INTERNAL, isGone, perform, type SetCore, tryOps } from "./_sem_core.ts";
+import { SEM_UNDO, SEMCTL, sys } from "./_sem_sys.ts";
 import type { SemaphoreSet } from "./semaphore_set.ts";
 
 /** Options for {@linkcode Semaphore.acquire}. */
@@ -203,10 +195,10 @@ export class Semaphore {
       return perform(core, this.#take1, 1n, undefined, Infinity, this.#what.acquire);
     }
     try {
-      const o = checkOptionsObject(options, "acquire()");
+      const o = v.options(options);
       const count = o.count === undefined ? 1 : checkAmount(o.count, "count", 1);
-      const undo = checkUndo(o.undo, "acquire()");
-      const timeout = checkWaitOptions(o, "acquire()");
+      const undo = v.boolean(o.undo, "undo", false);
+      const timeout = v.waitOptions(o);
       core.check(this.#what.acquire, "semop");
       return perform(core, this.#ops(-count, undo), 1n, o.signal, timeout, this.#what.acquire);
     } catch (e) {
@@ -236,9 +228,9 @@ export class Semaphore {
   tryAcquire(options?: TryAcquireOptions): boolean {
     let ops = this.#take1;
     if (options !== undefined) {
-      const o = checkOptionsObject(options, "tryAcquire()");
+      const o = v.options(options);
       const count = o.count === undefined ? 1 : checkAmount(o.count, "count", 1);
-      ops = this.#ops(-count, checkUndo(o.undo, "tryAcquire()"));
+      ops = this.#ops(-count, v.boolean(o.undo, "undo", false));
     }
     const core = this.#core;
     core.check(this.#what.acquire, "semop");
@@ -272,10 +264,8 @@ export class Semaphore {
   release(count?: number, options?: ReleaseOptions): void {
     let ops = this.#give1;
     if (count !== undefined || options !== undefined) {
-      const n = count === undefined ? 1 : checkAmount(count, "release count", 1);
-      const undo = options === undefined
-        ? false
-        : checkUndo(checkOptionsObject(options, "release()").undo, "release()");
+      const n = count === undefined ? 1 : checkAmount(count, "count", 1);
+      const undo = v.boolean(v.options(options).undo, "undo", false);
       ops = this.#ops(n, undo);
     }
     const core = this.#core;
@@ -311,8 +301,8 @@ export class Semaphore {
    * ```
    */
   async lock(options?: WaitOptions): Promise<SemaphoreLock> {
-    const o = checkOptionsObject(options, "lock()");
-    const timeout = checkWaitOptions(o, "lock()");
+    const o = v.options(options);
+    const timeout = v.waitOptions(o);
     const core = this.#core;
     core.check(this.#what.acquire, "semop");
     await perform(core, this.#take1Undo, 1n, o.signal, timeout, this.#what.acquire);
@@ -351,8 +341,8 @@ export class Semaphore {
    */
   waitZero(options?: WaitOptions): Promise<void> {
     try {
-      const o = checkOptionsObject(options, "waitZero()");
-      const timeout = checkWaitOptions(o, "waitZero()");
+      const o = v.options(options);
+      const timeout = v.waitOptions(o);
       const core = this.#core;
       const what = `Cannot wait for semaphore ${this.#index} to reach zero`;
       core.check(what, "semop");

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { libc } from "./runtime.ts";
-import { cString } from "./cstring.ts";
+import { cString, libc } from "../_ffi/mod.ts";
 
 const O_RDONLY = 0;
 const O_CLOEXEC = 0o2000000;

@@ -3,20 +3,23 @@
  *
  * @module
  */
-import { Errno, errno, ipcError, yieldCpu } from "../_ffi/mod.ts";
-import { checkIpcId, checkKey, IPC_PRIVATE, keyHex } from "../shm/key.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import type { WaitOptions } from "../_sys/park.ts";
+import * as v from "../_sys/validate.ts";
+import { yieldCpu } from "../_sys/waiter.ts";
+import { abortError, ipcError } from "../errors.ts";
 import {
-  checkAmount,
-  checkOptionsObject,
-  checkUndo,
-  checkWaitOptions,
-  INTERNAL,
-  perform,
-  SetCore,
-  tryOps,
-  type WaitOptions,
-} from "./_core.ts";
-import { IPC, limits, SEM_UNDO, SEMBUF_SHORTS, SEMCTL, semidDs, SEMVMX, sys } from "./_sys.ts";
+  checkIpcId,
+  checkKey,
+  IPC,
+  IPC_PRIVATE,
+  type IpcPermStat,
+  keyHex,
+  permOf,
+  timeOf,
+} from "./_ipc.ts";
+import { checkAmount, INTERNAL, perform, SetCore, tryOps } from "./_sem_core.ts";
+import { limits, SEM_UNDO, SEMBUF_SHORTS, SEMCTL, semidDs, SEMVMX, sys } from "./_sem_sys.ts";
 import { Semaphore } from "./semaphore.ts";
 
 /** Options for {@linkcode SemaphoreSet.create}. */
@@ -60,26 +63,17 @@ export interface SemaphoreOp {
   undo?: boolean;
 }
 
-/** What {@linkcode SemaphoreSet.stat} returns (`struct semid_ds`). */
-export interface SemaphoreSetStat {
-  /** The key (0 for IPC_PRIVATE). */
-  key: number;
+/**
+ * What {@linkcode SemaphoreSet.stat} returns (`struct semid_ds`): the owner,
+ * creator and mode every System V object has, and the set's size and times.
+ */
+export interface SemaphoreSetStat extends IpcPermStat {
   /** How many semaphores (`sem_nsems`). */
   count: number;
-  /** Permission bits (`sem_perm.mode & 0o777`). */
-  mode: number;
-  /** Owner user id. */
-  uid: number;
-  /** Owner group id. */
-  gid: number;
-  /** Creator's user id. */
-  creatorUid: number;
-  /** Creator's group id. */
-  creatorGid: number;
   /** Time of the last `semop` (`sem_otime`), `null` if none yet. */
   lastOpTime: Date | null;
   /** Time of creation or of the last `semctl` change (`sem_ctime`). */
-  changeTime: Date;
+  changeTime: Date | null;
 }
 
 /**
@@ -91,45 +85,26 @@ const INIT_WAIT_MS = 10;
 const INIT_RECENT_S = 2;
 
 function checkCount(count: unknown): number {
-  if (typeof count !== "number" || !Number.isInteger(count)) {
-    throw new TypeError(`A semaphore count must be an integer, got ${String(count)}`);
-  }
-  const max = limits().semmsl;
-  if (count < 1 || count > max) {
-    throw new RangeError(
-      `A semaphore set holds 1 to ${max} semaphores (SEMMSL), got ${count}`,
-    );
-  }
-  return count;
+  return v.integer(count, "count", { min: 1, max: limits().semmsl, limit: "SEMMSL" });
 }
 
-function checkMode(mode: unknown): number {
-  if (typeof mode !== "number" || !Number.isInteger(mode)) {
-    throw new TypeError(`A semaphore set mode must be an integer such as 0o600, got ${mode}`);
-  }
-  if (mode < 0 || mode > 0o777) {
-    throw new RangeError(
-      `A semaphore set mode must be between 0 and 0o777, got 0o${mode.toString(8)}`,
-    );
-  }
-  return mode;
-}
-
-function checkValues(values: unknown, count: number, what: string): Uint16Array {
+function checkValues(values: unknown, count: number, name: string): Uint16Array {
   const out = new Uint16Array(count);
   if (typeof values === "number") {
-    out.fill(checkAmount(values, what, 0));
+    out.fill(checkAmount(values, name, 0));
     return out;
   }
   if (!Array.isArray(values)) {
-    throw new TypeError(`${what} must be a number or an array of ${count} numbers`);
+    throw new TypeError(
+      `${name} must be a number or an array of ${count} numbers, got ${v.shown(values)}`,
+    );
   }
   if (values.length !== count) {
     throw new RangeError(
-      `${what} must have one value per semaphore (${count}), got ${values.length}`,
+      `${name} must have one value per semaphore (${count}), got ${values.length}`,
     );
   }
-  for (let i = 0; i < count; i++) out[i] = checkAmount(values[i], `value`, 0);
+  for (let i = 0; i < count; i++) out[i] = checkAmount(values[i], `${name}[${i}]`, 0);
   return out;
 }
 
@@ -212,15 +187,12 @@ export class SemaphoreSet {
    * ```
    */
   static create(options: SemaphoreSetOptions = {}): SemaphoreSet {
-    const o = checkOptionsObject(options, "SemaphoreSet.create()");
+    const o = v.options(options);
     const key = o.key === undefined ? IPC_PRIVATE : checkKey(o.key);
     const count = checkCount(o.count ?? (Array.isArray(o.initial) ? o.initial.length : 1));
     const values = checkValues(o.initial ?? 0, count, "initial");
-    const mode = checkMode(o.mode ?? 0o600);
-    const exclusive = o.exclusive ?? true;
-    if (typeof exclusive !== "boolean") {
-      throw new TypeError("SemaphoreSet.create() option exclusive must be a boolean");
-    }
+    const mode = v.mode(o.mode);
+    const exclusive = v.boolean(o.exclusive, "exclusive", true);
     const s = sys();
     const id = s.semget(key, count, IPC.CREAT | IPC.EXCL | mode);
     if (id < 0) {
@@ -315,7 +287,7 @@ export class SemaphoreSet {
    * ```
    */
   static fromId(id: number): SemaphoreSet {
-    return SemaphoreSet.#adopt(checkIpcId(id, "semaphore set"), "Cannot open semaphore set");
+    return SemaphoreSet.#adopt(checkIpcId(id), "Cannot open semaphore set");
   }
 
   static #adopt(id: number, what: string): SemaphoreSet {
@@ -420,30 +392,32 @@ export class SemaphoreSet {
   op(ops: readonly SemaphoreOp[], options?: WaitOptions): Promise<void> {
     try {
       const core = this.#core;
-      const o = checkOptionsObject(options, "op()");
-      const timeout = checkWaitOptions(o, "op()");
-      if (!Array.isArray(ops)) throw new TypeError("op() takes an array of operations");
+      const o = v.options(options);
+      const timeout = v.waitOptions(o);
+      if (!Array.isArray(ops)) {
+        throw new TypeError(`ops must be an array of { index, delta, undo? }, got ${v.shown(ops)}`);
+      }
       const max = limits().semopm;
       if (ops.length < 1 || ops.length > max) {
-        throw new RangeError(`op() takes 1 to ${max} operations (SEMOPM), got ${ops.length}`);
+        throw new RangeError(
+          `ops must hold 1 to ${max} operations (SEMOPM), got ${ops.length}`,
+        );
       }
       const buf = new Int16Array(ops.length * SEMBUF_SHORTS);
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i];
         if (op === null || typeof op !== "object") {
-          throw new TypeError(`op() operation ${i} must be an object { index, delta, undo? }`);
-        }
-        checkIndex(op.index, core.count, `op() operation ${i}: `);
-        const d = op.delta;
-        if (typeof d !== "number" || !Number.isInteger(d)) {
-          throw new TypeError(`op() operation ${i}: delta must be an integer, got ${String(d)}`);
-        }
-        if (d < -SEMVMX || d > SEMVMX) {
-          throw new RangeError(
-            `op() operation ${i}: delta must be between -${SEMVMX} and ${SEMVMX}, got ${d}`,
+          throw new TypeError(
+            `ops[${i}] must be an object { index, delta, undo? }, got ${v.shown(op)}`,
           );
         }
-        const undo = checkUndo(op.undo, `op() operation ${i}:`);
+        checkIndex(op.index, core.count, `ops[${i}].index`);
+        const d = v.integer(op.delta, `ops[${i}].delta`, {
+          min: -SEMVMX,
+          max: SEMVMX,
+          limit: "SEMVMX",
+        });
+        const undo = v.boolean(op.undo, `ops[${i}].undo`, false);
         buf[i * 3] = op.index;
         buf[i * 3 + 1] = d;
         buf[i * 3 + 2] = IPC.NOWAIT | (undo ? SEM_UNDO : 0);
@@ -534,17 +508,11 @@ export class SemaphoreSet {
     if (!st.ok) throw core.fail(what, "semctl", st.errno);
     const L = semidDs();
     const b = st.buf;
-    const otime = Number(b.getBigInt64(L.OTIME, true));
     return {
-      key: b.getInt32(L.KEY, true),
+      ...permOf(b),
       count: Number(b.getBigUint64(L.NSEMS, true)),
-      mode: b.getUint16(L.MODE, true) & 0o777,
-      uid: b.getUint32(L.UID, true),
-      gid: b.getUint32(L.GID, true),
-      creatorUid: b.getUint32(L.CUID, true),
-      creatorGid: b.getUint32(L.CGID, true),
-      lastOpTime: otime === 0 ? null : new Date(otime * 1000),
-      changeTime: new Date(Number(b.getBigInt64(L.CTIME, true)) * 1000),
+      lastOpTime: timeOf(b.getBigInt64(L.OTIME, true)),
+      changeTime: timeOf(b.getBigInt64(L.CTIME, true)),
     };
   }
 
@@ -592,24 +560,12 @@ export class SemaphoreSet {
     if (core.disposed) return;
     core.disposed = true;
     core.cancelAll(
-      new DOMException(
-        `The SemaphoreSet handle was disposed while waiting (${core.where()})`,
-        "AbortError",
-      ),
+      abortError(`The SemaphoreSet handle was disposed while waiting (${core.where()})`),
     );
   }
 }
 
-function checkIndex(index: unknown, count: number, prefix = ""): number {
-  if (typeof index !== "number" || !Number.isInteger(index)) {
-    throw new TypeError(`${prefix}A semaphore index must be an integer, got ${String(index)}`);
-  }
-  if (index < 0 || index >= count) {
-    throw new RangeError(
-      `${prefix}Semaphore index ${index} is out of range: the set holds ${count} (0 to ${
-        count - 1
-      })`,
-    );
-  }
-  return index;
+/** A semaphore index: 0 to `count - 1`. */
+export function checkIndex(index: unknown, count: number, name = "index"): number {
+  return v.integer(index, name, { min: 0, max: count - 1 });
 }

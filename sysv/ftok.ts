@@ -3,7 +3,10 @@
  *
  * @module
  */
-import { cString, errno, ipcError, libc, toPath } from "../_ffi/mod.ts";
+import { cString, libc, toPath } from "../_ffi/mod.ts";
+import { errno } from "../_sys/errno.ts";
+import * as v from "../_sys/validate.ts";
+import { ipcError } from "../errors.ts";
 
 const F_OK = 0;
 
@@ -43,17 +46,13 @@ const sys = libc(
  * ```
  */
 export function ftok(path: string | URL, projectId: number): number {
-  const p = toPath(path, "ftok path");
-  if (typeof projectId !== "number" || !Number.isInteger(projectId)) {
-    throw new TypeError(`An ftok() project id must be an integer, got ${String(projectId)}`);
-  }
-  if (projectId < 1 || projectId > 255) {
-    throw new RangeError(
-      `An ftok() project id must be 1–255 (only its low 8 bits count, and 0 is invalid), ` +
-        `got ${projectId}`,
-    );
-  }
-  const c = cString(p, "ftok path");
+  const p = toPath(path, "path");
+  v.integer(projectId, "projectId", {
+    min: 1,
+    max: 255,
+    limit: "only its low 8 bits count, and 0 is invalid",
+  });
+  const c = cString(p, "path");
   const key = sys().ftok(c, projectId);
   if (key === -1) {
     // -1 is also a possible (if unlikely) key: ftok fails only when stat(2)

@@ -4,16 +4,7 @@
  * @module
  */
 import { libc } from "../_ffi/mod.ts";
-
-/** `<sys/ipc.h>` and `<sys/sem.h>` constants (identical on x86-64 and aarch64 Linux). */
-export const IPC = {
-  CREAT: 0o1000,
-  EXCL: 0o2000,
-  NOWAIT: 0o4000,
-  RMID: 0,
-  STAT: 2,
-  INFO: 3,
-} as const;
+import { IPC_PERM } from "./_ipc.ts";
 
 /** `semctl(2)` commands used here. */
 export const SEMCTL = {
@@ -25,6 +16,9 @@ export const SEMCTL = {
   SETVAL: 16,
   SETALL: 17,
 } as const;
+
+/** `semctl(2)` command: the kernel's limits (`struct seminfo`). */
+const IPC_INFO = 3;
 
 /** `sem_flg` bit: undo this operation when the process exits. */
 export const SEM_UNDO = 0x1000;
@@ -72,12 +66,10 @@ export interface SemidDsLayout {
   readonly NSEMS: number; // sem_nsems (unsigned long)
 }
 
-const PERM = { KEY: 0, UID: 4, GID: 8, CUID: 12, CGID: 16, MODE: 20 } as const;
-
 /** x86-64 (measured here with `offsetof()`). */
 export const SEMID_DS_X86_64: SemidDsLayout = {
   BYTES: 104,
-  ...PERM,
+  ...IPC_PERM,
   OTIME: 48,
   CTIME: 64,
   NSEMS: 80,
@@ -86,7 +78,7 @@ export const SEMID_DS_X86_64: SemidDsLayout = {
 /** aarch64, riscv64, loongarch64: `asm-generic/sembuf.h` with 64-bit longs. */
 export const SEMID_DS_GENERIC_64: SemidDsLayout = {
   BYTES: 104, // 88 used; allocate as much as x86-64 so a mistaken guess cannot overflow
-  ...PERM,
+  ...IPC_PERM,
   OTIME: 48,
   CTIME: 56,
   NSEMS: 64,
@@ -177,7 +169,7 @@ let limitsCache: SemLimits | undefined;
 export function limits(): SemLimits {
   if (limitsCache) return limitsCache;
   const info = new Int32Array(10);
-  const ok = sys().semctl_buf(0, 0, IPC.INFO, info) >= 0;
+  const ok = sys().semctl_buf(0, 0, IPC_INFO, info) >= 0;
   limitsCache = ok && info[4] > 0
     ? { semmsl: info[4], semopm: info[5], semvmx: info[8] > 0 ? info[8] : SEMVMX }
     : { semmsl: 32000, semopm: 500, semvmx: SEMVMX };

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import { getBackend, libc } from "./runtime.ts";
-import type { Pointer } from "./types.ts";
+import { getBackend, libc, type Pointer } from "../_ffi/mod.ts";
 
 const sys = libc(
   {

@@ -11,9 +11,9 @@
  *
  * @module
  */
-import { libc } from "./runtime.ts";
-import { errno } from "./errno.ts";
-import { Errno, ipcError } from "./errors.ts";
+import { libc } from "../_ffi/mod.ts";
+import { Errno, errno } from "./errno.ts";
+import { ipcError } from "../errors.ts";
 
 /** poll(2) event bits. */
 export const POLL = {

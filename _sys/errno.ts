@@ -1,8 +1,37 @@
 /**
- * `IpcError` and the Linux errno-name table.
+ * errno: reading it right after a synchronous call, and the Linux errno
+ * names and numbers.
+ *
+ * errno is thread-local: the value is only meaningful when read on the same
+ * thread, immediately after the call, before any other libc call. Synchronous
+ * FFI calls run on the JavaScript thread, whose errno slot never moves, so its
+ * address is looked up once. After a `nonblocking` (off-thread) call errno is
+ * lost; those paths decide from the return value and a synchronous follow-up.
  *
  * @module
  */
+import { getBackend, libc, type Pointer } from "../_ffi/mod.ts";
+
+const sys = libc(
+  {
+    // int *__errno_location(void);
+    __errno_location: { parameters: [], result: "pointer" },
+  } as const,
+);
+
+let slot: Int32Array | undefined;
+
+/** The calling thread's current errno. */
+export function errno(): number {
+  if (slot === undefined) {
+    // A 4-byte view over this thread's errno: reading it is then a plain
+    // memory load, with no FFI call that could itself disturb errno. Each
+    // Worker has its own copy of this module, so its own slot.
+    const p: Pointer = sys().__errno_location();
+    slot = new Int32Array(getBackend().arrayBufferAt(p, 4));
+  }
+  return slot[0];
+}
 
 /**
  * Linux errno numbers to their symbolic names (asm-generic/errno-base.h and
@@ -170,82 +199,4 @@ export const Errno = {
 /** The symbolic name of an errno number (`"E<number>"` when unknown). */
 export function errnoName(errno: number): string {
   return ERRNO_NAMES[errno] ?? `E${errno}`;
-}
-
-/** Extra detail an {@linkcode IpcError} can carry. */
-export interface IpcErrorOptions {
-  /** The file path involved, if any. */
-  path?: string;
-  /** The underlying cause, if any. */
-  cause?: unknown;
-}
-
-/**
- * An operating-system error from an IPC call, shaped like Node's system
- * errors: `code` is the errno name (`"EPIPE"`, `"EEXIST"`, …), `errno` the
- * number, `syscall` the failing call, `path` the file involved if any.
- *
- * @example Telling a missing FIFO from other failures
- * ```ts ignore
- * import { IpcError, openFifo } from "@sysipc/sysipc";
- * try {
- *   await openFifo("/tmp/does-not-exist", "read");
- * } catch (e) {
- *   if (e instanceof IpcError && e.code === "ENOENT") console.log("no such FIFO");
- *   else throw e;
- * }
- * ```
- */
-export class IpcError extends Error {
-  /** The errno name, e.g. `"EPIPE"`. */
-  readonly code: string;
-  /** The errno number. */
-  readonly errno: number;
-  /** The system call that failed, e.g. `"write"`. */
-  readonly syscall: string;
-  /** The path involved, if any. */
-  readonly path?: string;
-
-  /**
-   * Makes an error for a failed system call. The library builds these for
-   * you; construct one yourself only to report a failure the same way.
-   *
-   * @param message A sentence naming what failed, ending in the code.
-   * @param errno The errno number.
-   * @param syscall The failing system call.
-   * @param options The path involved and an optional cause.
-   */
-  constructor(
-    message: string,
-    errno: number,
-    syscall: string,
-    options: IpcErrorOptions = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "IpcError";
-    this.errno = errno;
-    this.code = errnoName(errno);
-    this.syscall = syscall;
-    if (options.path !== undefined) this.path = options.path;
-  }
-}
-
-/**
- * Builds the house-style error: `"<what> (<syscall>, <detail>): <CODE>"`.
- *
- * @param what Sentence-case description, e.g. `"Cannot open FIFO"`.
- * @param syscall The failing call.
- * @param errno The errno number.
- * @param detail Path, key or fd to name in the message.
- * @param path The path, recorded on the error.
- */
-export function ipcError(
-  what: string,
-  syscall: string,
-  errno: number,
-  detail?: string,
-  path?: string,
-): IpcError {
-  const where = detail ? `${syscall}, ${detail}` : syscall;
-  return new IpcError(`${what} (${where}): ${errnoName(errno)}`, errno, syscall, { path });
 }

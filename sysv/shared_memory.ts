@@ -1,64 +1,31 @@
 /**
  * `SharedMemory`: a System V shared memory segment, attached and shown as a
- * zero-copy `ArrayBuffer`.
- *
- * ## Memory safety
- *
- * An `ArrayBuffer` over `shmat` memory must never outlive the mapping: a read
- * through it after `shmdt` would touch unmapped memory and kill the process.
- * The rules this file keeps:
- *
- * - One cached `ArrayBuffer` per attachment; `bytes` and `view()` are views
- *   of it. `detach()` first detaches that buffer (`transfer(0)`: every view
- *   of it becomes length 0 and reads `undefined`), and only then calls
- *   `shmdt`.
- * - A caller can move the buffer's memory into another `ArrayBuffer` that we
- *   do not know about: `buffer.transfer()`, `structuredClone(buf, { transfer })`
- *   and `postMessage(buf, [buf])` all keep the same native memory (checked on
- *   Deno 2.9). We notice because our buffer is then detached when we did not
- *   detach it ("escaped"), and from then on never `shmdt` or `munmap` that
- *   range: `detach()` maps anonymous memory over the segment in one step
- *   (`mmap(MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)`), which releases the
- *   segment (nattch drops) while the range stays readable — the moved buffer
- *   reads zeros and its writes reach nobody — for the life of the process.
- * - Where the runtime cannot detach an `ArrayBuffer` at all (the backend's
- *   `detachArrayBuffer()` returns false: Node 20 through koffi), `detach()`
- *   uses that same placeholder instead of `shmdt`, and unmaps the placeholder
- *   once the stale buffer has been collected. That runtime gives a caller no
- *   way to move the buffer's memory either, so nothing can still point there.
- * - Read-only attachments (`SHM_RDONLY`) map the pages `PROT_READ`: a write
- *   through a view would be a `SIGSEGV`. They never hand out a buffer or a
- *   view (`buffer`, `bytes` and `view()` throw); `read()` copies out.
- *
- * ## Forgotten attachments
- *
- * A `FinalizationRegistry` on the `SharedMemory` object could fire while a
- * view of its buffer is still in use, so it watches the buffer(s) instead: a
- * buffer is only collected once no view of it is reachable. Even then it may
- * have been transferred away unnoticed just before (the old buffer is
- * collected, the new one lives on), so the cleanup does not `shmdt`: it puts
- * the anonymous placeholder over the range, which releases the segment (the
- * kernel can free a removed segment once nattch reaches 0) and keeps any
- * moved buffer safe, at the cost of an untouched anonymous mapping until the
- * process exits. Call `detach()` (or use `using`) to release the range too.
+ * zero-copy `ArrayBuffer`. The attachment is a revocable mapping
+ * (`_mem/mapping.ts`): `detach()` empties every buffer and view handed out
+ * before `shmdt`, and falls back to an anonymous placeholder mapping where a
+ * buffer escaped or the runtime cannot detach one, so no read can ever touch
+ * unmapped memory.
  *
  * @module
  */
-import { errno, getBackend, ipcError, type Pointer } from "../_ffi/mod.ts";
-import { checkIpcId, checkKey, IPC_PRIVATE, keyHex } from "./key.ts";
+import { getBackend } from "../_ffi/mod.ts";
+import { errno } from "../_sys/errno.ts";
+import * as v from "../_sys/validate.ts";
+import { ipcError } from "../errors.ts";
+import { MAP_FAILED, Mapping, pagesize, type TypedArrayConstructor } from "../_mem/mapping.ts";
 import {
+  checkIpcId,
+  checkKey,
   IPC,
-  MAP_FAILED,
-  MMAP,
-  pagesize,
-  SHM_MODE,
-  SHM_PERM,
-  SHM_RDONLY,
-  SHMID_DS,
-  shmmax,
-  sys,
-  testHooks,
-} from "./_sys.ts";
+  IPC_PRIVATE,
+  type IpcPermStat,
+  keyHex,
+  permOf,
+  timeOf,
+} from "./_ipc.ts";
+import { SHM_MODE, SHM_PERM, SHM_RDONLY, SHMID_DS, shmmax, sys } from "./_shm_sys.ts";
+
+export type { TypedArrayConstructor } from "../_mem/mapping.ts";
 
 /** Options for {@linkcode SharedMemory.create}. */
 export interface SharedMemoryCreateOptions {
@@ -89,10 +56,12 @@ export interface SharedMemoryOpenOptions {
   readOnly?: boolean;
 }
 
-/** What {@linkcode SharedMemory.stat} reports: `struct shmid_ds`, decoded. */
-export interface SharedMemoryStat {
-  /** The key (`0`, `IPC_PRIVATE`, once the segment is removed: the kernel clears it). */
-  key: number;
+/**
+ * What {@linkcode SharedMemory.stat} reports: `struct shmid_ds`, decoded —
+ * the owner, creator and mode every System V object has, and the segment's
+ * own size, attachments and times.
+ */
+export interface SharedMemoryStat extends IpcPermStat {
   /** Size in bytes as created (`shm_segsz`), not rounded to pages. */
   size: number;
   /** How many attachments exist across all processes (`shm_nattch`; `ipcs -m` "nattch"). */
@@ -107,163 +76,19 @@ export interface SharedMemoryStat {
   detachTime: Date | null;
   /** Creation or last permission change (`shm_ctime`), `null` if unset. */
   changeTime: Date | null;
-  /** Permission bits (`0o600`, …). */
-  mode: number;
-  /** Owner's user id. */
-  uid: number;
-  /** Owner's group id. */
-  gid: number;
-  /** Creator's user id. */
-  cuid: number;
-  /** Creator's group id. */
-  cgid: number;
   /** `remove()` (or `ipcrm`) was called: destroyed when the last attachment goes (`ipcs` "dest"). */
   removed: boolean;
 }
 
-/** A typed-array constructor such as `Uint8Array` or `Float64Array`, for {@linkcode SharedMemory.view}. */
-export interface TypedArrayConstructor<T extends ArrayBufferView> {
-  /** Size of one element in bytes. */
-  readonly BYTES_PER_ELEMENT: number;
-  /** Makes a view of `length` elements of `buffer` from `byteOffset`. */
-  new (buffer: ArrayBuffer, byteOffset: number, length: number): T;
-}
-
-/** Shared by an attachment and the collector: the mapped range. */
-interface Orphan {
-  address: bigint;
-  length: number;
-  /** Buffers over the range that are registered with the collector and not yet collected. */
-  live: number;
-  /** Released already (by `detach()` or the collector). */
-  done: boolean;
-}
-
-/** One `shmat` attachment. */
-interface Mapping {
-  pointer: Pointer;
-  address: bigint;
-  /** Bytes mapped: `size` rounded up to the page size. */
-  length: number;
-  /** The cached zero-copy buffer (replaced only if a caller moved the previous one away). */
-  buffer: ArrayBuffer;
-  bytes?: Uint8Array<ArrayBuffer>;
-  /** `buffer`, `bytes` or a view was handed to the caller. */
-  exposed: boolean;
-  /** A buffer we handed out was detached by someone else: its memory may live on elsewhere. */
-  escaped: boolean;
-  orphan: Orphan;
-}
-
 const INTERNAL: unique symbol = Symbol("SharedMemory.internal");
-const encoder = new TextEncoder();
 
-/** Maps anonymous zero pages over `[address, address + length)` in one step. */
-function placeholder(address: bigint, length: number): number {
-  const b = getBackend();
-  const p = sys().mmap(
-    b.pointerFrom(address),
-    length,
-    MMAP.PROT_READ | MMAP.PROT_WRITE,
-    MMAP.MAP_FIXED | MMAP.MAP_PRIVATE | MMAP.MAP_ANONYMOUS,
-    -1,
-    0,
-  );
-  return b.pointerValue(p) === MAP_FAILED ? errno() : 0;
-}
-
-/** Forgotten attachments: once every buffer over the range is collected, release the segment. */
-const collector = new FinalizationRegistry<Orphan>((orphan) => {
-  orphan.live--;
-  if (orphan.live > 0 || orphan.done) return;
-  orphan.done = true;
-  // Not shmdt: see "Forgotten attachments" in the module doc. If even this
-  // fails (ENOMEM), the mapping simply stays until exit.
-  placeholder(orphan.address, orphan.length);
-});
-
-/** Placeholders of the no-detach fallback: unmapped once the stale buffer is collected. */
-const placeholders = new FinalizationRegistry<{ address: bigint; length: number }>((r) => {
-  sys().munmap(getBackend().pointerFrom(r.address), r.length);
-});
-
-function detachBuffer(buf: ArrayBuffer): boolean {
-  if (testHooks.pretendBuffersCannotDetach) return false;
-  return getBackend().detachArrayBuffer(buf);
-}
-
+/** A size: at least 1 byte, at most the kernel's `shmmax`. */
 function checkSize(size: unknown): number {
-  if (typeof size !== "number" || !Number.isInteger(size)) {
-    throw new TypeError(
-      `A shared memory size must be an integer number of bytes, got ${String(size)}`,
-    );
-  }
-  if (size < 1) throw new RangeError(`A shared memory size must be at least 1 byte, got ${size}`);
-  const max = shmmax();
-  if (max !== undefined && BigInt(size) > max) {
-    throw new RangeError(
-      `A shared memory size must be at most ${max} bytes (/proc/sys/kernel/shmmax), got ${size}`,
-    );
-  }
-  if (size > Number.MAX_SAFE_INTEGER) {
-    throw new RangeError(`A shared memory size must be a safe integer, got ${size}`);
-  }
-  return size;
-}
-
-function checkMode(mode: unknown): number {
-  if (typeof mode !== "number" || !Number.isInteger(mode)) {
-    throw new TypeError(
-      `A shared memory mode must be an integer such as 0o600, got ${String(mode)}`,
-    );
-  }
-  if (mode < 0 || mode > 0o777) {
-    throw new RangeError(
-      `A shared memory mode must be between 0 and 0o777, got 0o${mode.toString(8)}`,
-    );
-  }
-  return mode;
-}
-
-function checkBoolean(value: unknown, what: string): boolean {
-  if (typeof value !== "boolean") {
-    throw new TypeError(`The ${what} option must be a boolean, got ${typeof value}`);
-  }
-  return value;
-}
-
-function checkOptions(options: unknown, what: string): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(`The ${what} options must be an object, got ${String(options)}`);
-  }
-  return options as Record<string, unknown>;
-}
-
-function checkIndex(value: unknown, what: string, max: number): number {
-  if (typeof value !== "number" || !Number.isInteger(value)) {
-    throw new TypeError(`The ${what} must be an integer, got ${String(value)}`);
-  }
-  if (value < 0 || value > max) {
-    throw new RangeError(`The ${what} must be between 0 and ${max}, got ${value}`);
-  }
-  return value;
-}
-
-function toBytes(data: unknown): Uint8Array {
-  if (typeof data === "string") return encoder.encode(data);
-  if (data instanceof Uint8Array) return data;
-  if (ArrayBuffer.isView(data)) {
-    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  }
-  if (data instanceof ArrayBuffer) return new Uint8Array(data);
-  throw new TypeError(
-    `Shared memory write() takes a string, an ArrayBuffer or an ArrayBufferView, got ${typeof data}`,
-  );
-}
-
-function date(seconds: bigint): Date | null {
-  return seconds === 0n ? null : new Date(Number(seconds) * 1000);
+  return v.integer(size, "size", {
+    min: 1,
+    max: shmmax() ?? BigInt(Number.MAX_SAFE_INTEGER),
+    limit: "kernel.shmmax",
+  });
 }
 
 /**
@@ -341,11 +166,11 @@ export class SharedMemory {
    * ```
    */
   static create(options: SharedMemoryCreateOptions): SharedMemory {
-    const o = checkOptions(options, "SharedMemory.create()");
+    const o = v.options(options);
     const key = checkKey(o.key ?? IPC_PRIVATE);
     const size = checkSize(o.size);
-    const mode = checkMode(o.mode ?? 0o600);
-    const exclusive = checkBoolean(o.exclusive ?? true, "exclusive");
+    const mode = v.mode(o.mode);
+    const exclusive = v.boolean(o.exclusive, "exclusive", true);
     const flags = IPC.CREAT | (exclusive ? IPC.EXCL : 0) | mode;
     const id = sys().shmget(key, size, flags);
     if (id < 0) {
@@ -398,10 +223,7 @@ export class SharedMemory {
         "IPC_PRIVATE (0) names no segment: open a private segment with SharedMemory.fromId(id)",
       );
     }
-    const readOnly = checkBoolean(
-      checkOptions(options, "SharedMemory.open()").readOnly ?? false,
-      "readOnly",
-    );
+    const readOnly = v.boolean(v.options(options).readOnly, "readOnly", false);
     // Asking for the access we need makes shmget check the mode (EACCES) now.
     const id = sys().shmget(k, 0, readOnly ? SHM_PERM.R : SHM_PERM.R | SHM_PERM.W);
     if (id < 0) throw ipcError("Cannot open shared memory", "shmget", errno(), `key ${keyHex(k)}`);
@@ -437,11 +259,8 @@ export class SharedMemory {
    * ```
    */
   static fromId(id: number, options?: SharedMemoryOpenOptions): SharedMemory {
-    const i = checkIpcId(id, "shared memory");
-    const readOnly = checkBoolean(
-      checkOptions(options, "SharedMemory.fromId()").readOnly ?? false,
-      "readOnly",
-    );
+    const i = checkIpcId(id);
+    const readOnly = v.boolean(v.options(options).readOnly, "readOnly", false);
     const dv = statRaw(i, undefined);
     const key = dv.getInt32(SHMID_DS.KEY, true);
     const shm = new SharedMemory(
@@ -500,32 +319,6 @@ export class SharedMemory {
     return m;
   }
 
-  /** The mapping's current buffer; a fresh one if a caller moved the last one away. */
-  #buffer(m: Mapping): ArrayBuffer {
-    if (m.buffer.byteLength === 0) {
-      // Detached, and not by us (we drop the mapping when we detach it): the
-      // caller transferred it, so its memory may live on in another buffer.
-      m.escaped = true;
-      m.buffer = getBackend().arrayBufferAt(m.pointer, this.#size);
-      m.bytes = undefined;
-      m.orphan.live++;
-      collector.register(m.buffer, m.orphan, m.orphan);
-    }
-    return m.buffer;
-  }
-
-  #writable(what: string): Mapping {
-    if (this.#readOnly) {
-      throw new TypeError(
-        `Cannot ${what}: shared memory ${this.#describe()} is attached read-only ` +
-          `(SHM_RDONLY), and a write through it would crash the process; use read() for a copy`,
-      );
-    }
-    const m = this.#mapping(what);
-    m.exposed = true;
-    return m;
-  }
-
   /**
    * The segment's memory as one zero-copy `ArrayBuffer` (the same object on
    * every access while attached). Becomes length 0 on `detach()`; a new one
@@ -534,7 +327,7 @@ export class SharedMemory {
    * @throws {TypeError} When detached, or on a read-only attachment.
    */
   get buffer(): ArrayBuffer {
-    return this.#buffer(this.#writable("get the buffer"));
+    return this.#mapping("get the buffer").buffer;
   }
 
   /**
@@ -543,9 +336,7 @@ export class SharedMemory {
    * @throws {TypeError} When detached, or on a read-only attachment.
    */
   get bytes(): Uint8Array<ArrayBuffer> {
-    const m = this.#writable("get the bytes");
-    const buf = this.#buffer(m);
-    return (m.bytes ??= new Uint8Array(buf));
+    return this.#mapping("get the bytes").bytes;
   }
 
   /**
@@ -577,29 +368,7 @@ export class SharedMemory {
     byteOffset = 0,
     length?: number,
   ): T {
-    const bpe = (ctor as { BYTES_PER_ELEMENT?: unknown } | undefined)?.BYTES_PER_ELEMENT;
-    if (typeof ctor !== "function" || typeof bpe !== "number" || !(bpe > 0)) {
-      throw new TypeError("SharedMemory view() takes a typed-array constructor such as Int32Array");
-    }
-    const size = this.#size;
-    checkIndex(byteOffset, "view byte offset", size);
-    if (byteOffset % bpe !== 0) {
-      throw new RangeError(
-        `${ctor.name} views must start at a multiple of ${bpe} bytes, got byte offset ${byteOffset}`,
-      );
-    }
-    const fit = Math.floor((size - byteOffset) / bpe);
-    const n = length === undefined
-      ? fit
-      : checkIndex(length, "view length", Number.MAX_SAFE_INTEGER);
-    if (n > fit) {
-      throw new RangeError(
-        `${n} ${ctor.name} elements at byte offset ${byteOffset} would end at byte ` +
-          `${byteOffset + n * bpe}, past the segment's ${size} bytes`,
-      );
-    }
-    const m = this.#writable("make a view");
-    return new ctor(this.#buffer(m), byteOffset, n);
+    return this.#mapping("make a view").view(ctor, byteOffset, length);
   }
 
   /**
@@ -624,17 +393,7 @@ export class SharedMemory {
    * ```
    */
   read(offset = 0, length?: number): Uint8Array<ArrayBuffer> {
-    const size = this.#size;
-    checkIndex(offset, "read offset", size);
-    const n = length === undefined ? size - offset : checkIndex(length, "read length", size);
-    if (offset + n > size) {
-      throw new RangeError(
-        `Cannot read ${n} bytes at offset ${offset}: the segment has ${size} bytes`,
-      );
-    }
-    const m = this.#mapping("read");
-    // A transient view of our own buffer: never handed out, copied at once.
-    return new Uint8Array(this.#buffer(m), offset, n).slice();
+    return this.#mapping("read").read(offset, length);
   }
 
   /**
@@ -657,18 +416,7 @@ export class SharedMemory {
    * ```
    */
   write(data: string | ArrayBuffer | ArrayBufferView, offset = 0): number {
-    const bytes = toBytes(data);
-    const size = this.#size;
-    checkIndex(offset, "write offset", size);
-    if (offset + bytes.byteLength > size) {
-      throw new RangeError(
-        `Cannot write ${bytes.byteLength} bytes at offset ${offset}: the segment has ${size} bytes`,
-      );
-    }
-    if (this.#readOnly) this.#writable("write"); // throws the read-only error
-    const m = this.#mapping("write");
-    new Uint8Array(this.#buffer(m), offset, bytes.byteLength).set(bytes);
-    return bytes.byteLength;
+    return this.#mapping("write").write(data, offset);
   }
 
   /**
@@ -693,17 +441,26 @@ export class SharedMemory {
   attach(): void {
     if (this.#map !== null) return;
     const b = getBackend();
-    const p = sys().shmat(this.#id, null, this.#readOnly ? SHM_RDONLY : 0);
-    const address = b.pointerValue(p);
+    const s = sys();
+    const pointer = s.shmat(this.#id, null, this.#readOnly ? SHM_RDONLY : 0);
+    const address = b.pointerValue(pointer);
     if (address === MAP_FAILED || address === 0n) {
       throw ipcError("Cannot attach shared memory", "shmat", errno(), this.#describe());
     }
     const page = pagesize();
-    const length = Math.ceil(this.#size / page) * page;
-    const buffer = b.arrayBufferAt(p, this.#size);
-    const orphan: Orphan = { address, length, live: 1, done: false };
-    this.#map = { pointer: p, address, length, buffer, exposed: false, escaped: false, orphan };
-    collector.register(buffer, orphan, orphan);
+    const detail = this.#describe();
+    this.#map = new Mapping({
+      pointer,
+      size: this.#size,
+      length: Math.ceil(this.#size / page) * page,
+      readOnly: this.#readOnly,
+      unmap: () => s.shmdt(pointer) < 0 ? errno() : 0,
+      unmapCall: "shmdt",
+      label: `shared memory ${detail}`,
+      releaseWhat: "Cannot detach shared memory",
+      detail,
+      readOnlyReason: "attached read-only (SHM_RDONLY)",
+    });
   }
 
   /**
@@ -729,29 +486,10 @@ export class SharedMemory {
   detach(): void {
     const m = this.#map;
     if (m === null) return;
-    // Our buffer is only ever detached here, so one found detached was moved
-    // away by the caller (transfer, postMessage): its memory lives on elsewhere.
-    const escaped = m.escaped || m.buffer.byteLength === 0;
-    const neutered = m.buffer.byteLength !== 0 && detachBuffer(m.buffer);
-    if (!escaped && (neutered || !m.exposed)) {
-      // Nothing in JavaScript reaches this memory any more.
-      this.#map = null;
-      m.orphan.done = true;
-      collector.unregister(m.orphan);
-      if (sys().shmdt(m.pointer) < 0) {
-        throw ipcError("Cannot detach shared memory", "shmdt", errno(), this.#describe());
-      }
-      return;
-    }
-    const e = placeholder(m.address, m.length);
-    if (e !== 0) throw ipcError("Cannot detach shared memory", "mmap", e, this.#describe());
-    this.#map = null;
-    m.orphan.done = true;
-    collector.unregister(m.orphan);
-    // A stale buffer only we knew of now shows the placeholder: unmap it once
-    // that buffer is collected. After an escape, keep the range mapped for good.
-    if (!escaped && !neutered) {
-      placeholders.register(m.buffer, { address: m.address, length: m.length });
+    try {
+      m.release();
+    } finally {
+      if (m.released) this.#map = null; // else the kernel refused: the attachment stays usable
     }
   }
 
@@ -775,22 +513,16 @@ export class SharedMemory {
    */
   stat(): SharedMemoryStat {
     const dv = statRaw(this.#id, this.#key);
-    const mode = dv.getUint16(SHMID_DS.MODE, true);
     return {
-      key: dv.getInt32(SHMID_DS.KEY, true),
+      ...permOf(dv),
       size: Number(dv.getBigUint64(SHMID_DS.SEGSZ, true)),
       attachCount: Number(dv.getBigUint64(SHMID_DS.NATTCH, true)),
       creatorPid: dv.getInt32(SHMID_DS.CPID, true),
       lastPid: dv.getInt32(SHMID_DS.LPID, true),
-      attachTime: date(dv.getBigInt64(SHMID_DS.ATIME, true)),
-      detachTime: date(dv.getBigInt64(SHMID_DS.DTIME, true)),
-      changeTime: date(dv.getBigInt64(SHMID_DS.CTIME, true)),
-      mode: mode & 0o777,
-      uid: dv.getUint32(SHMID_DS.UID, true),
-      gid: dv.getUint32(SHMID_DS.GID, true),
-      cuid: dv.getUint32(SHMID_DS.CUID, true),
-      cgid: dv.getUint32(SHMID_DS.CGID, true),
-      removed: (mode & SHM_MODE.DEST) !== 0,
+      attachTime: timeOf(dv.getBigInt64(SHMID_DS.ATIME, true)),
+      detachTime: timeOf(dv.getBigInt64(SHMID_DS.DTIME, true)),
+      changeTime: timeOf(dv.getBigInt64(SHMID_DS.CTIME, true)),
+      removed: (dv.getUint16(SHMID_DS.MODE, true) & SHM_MODE.DEST) !== 0,
     };
   }
 

@@ -1,0 +1,244 @@
+/**
+ * Internal: the state a `SemaphoreSet` shares with its `Semaphore`s, and how
+ * every operation goes through the wait engine (`_sys/park.ts`): one
+ * synchronous `semop` with `IPC_NOWAIT`, a bounded spin, then `semtimedop`
+ * off the JavaScript thread.
+ *
+ * @module
+ */
+import { Errno, errno, errnoName } from "../_sys/errno.ts";
+import { park, type Parked, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
+import * as v from "../_sys/validate.ts";
+import { IpcError, timeoutError } from "../errors.ts";
+import { IPC, keyHex } from "./_ipc.ts";
+import { SEM_UNDO, SEMBUF_SHORTS, semidDs, SEMVMX, sys } from "./_sem_sys.ts";
+
+/** A resolved promise, returned by every operation that completes at once. */
+export const DONE: Promise<void> = Promise.resolve();
+
+/** @internal Passed to the constructors by the library's own factories. */
+export const INTERNAL: unique symbol = Symbol("sysipc.sem");
+
+/** Whether an errno says the set's id no longer exists (see {@linkcode SetCore.fail}). */
+export function isGone(e: number): boolean {
+  return e === Errno.EIDRM || e === Errno.EINVAL;
+}
+
+/**
+ * What a `SemaphoreSet` handle and its `Semaphore`s share: the kernel id,
+ * whether this process removed the set, whether the handle was disposed, and
+ * the waits parked through it.
+ */
+export class SetCore {
+  removed = false;
+  disposed = false;
+  readonly waits: Set<Parked> = new Set();
+  readonly #stat: Uint8Array;
+
+  constructor(readonly id: number, readonly key: number, readonly count: number) {
+    this.#stat = new Uint8Array(semidDs().BYTES);
+  }
+
+  /** `id 5, key 0x1f2e` (the key only when it is not IPC_PRIVATE), for messages. */
+  where(): string {
+    return this.key === 0 ? `id ${this.id}` : `id ${this.id}, key ${keyHex(this.key)}`;
+  }
+
+  /**
+   * The house-style error for a failed call on this set. Every argument has
+   * been validated before the call, so `EINVAL` can only mean that the id no
+   * longer exists: the set was removed (after `IPC_RMID` the kernel forgets
+   * the id, and later calls get `EINVAL`; only a caller asleep in the kernel
+   * at the moment of removal is told `EIDRM`). Both are reported as `EIDRM`.
+   */
+  fail(what: string, syscall: string, e: number): IpcError {
+    const code = isGone(e) ? Errno.EIDRM : e;
+    const gone = isGone(e) ? " (the set was removed)" : "";
+    return new IpcError(
+      `${what} (${syscall}, ${this.where()}): ${errnoName(code)}${gone}`,
+      code,
+      syscall,
+    );
+  }
+
+  /** Throws if the handle was disposed or this process removed the set. */
+  check(what: string, syscall: string): void {
+    if (this.disposed) {
+      throw new DOMException(
+        `${what}: the SemaphoreSet handle was disposed (${this.where()})`,
+        "InvalidStateError",
+      );
+    }
+    if (this.removed) throw this.fail(what, syscall, Errno.EIDRM);
+  }
+
+  /** `IPC_STAT` into the shared scratch buffer; the errno on failure. */
+  statInto(): { ok: true; buf: DataView } | { ok: false; errno: number } {
+    const r = sys().semctl_buf(this.id, 0, IPC.STAT, this.#stat);
+    if (r < 0) return { ok: false, errno: errno() };
+    return { ok: true, buf: new DataView(this.#stat.buffer) };
+  }
+
+  /** Cancels every parked wait of this handle with `reason`. */
+  cancelAll(reason: unknown): void {
+    for (const w of this.waits) w.cancel ??= { reason };
+  }
+}
+
+/**
+ * One synchronous `semop` (the flags in `ops` carry `IPC_NOWAIT`). Returns 0
+ * on success or the errno, read at once; `EINTR` is retried.
+ */
+export function tryOps(id: number, ops: Int16Array, n: bigint): number {
+  const s = sys();
+  for (;;) {
+    if (s.semop(id, ops, n) === 0) return 0;
+    const e = errno();
+    if (e !== Errno.EINTR) return e;
+  }
+}
+
+/** Validates a count or value: an integer in `[min, SEMVMX]`. */
+export function checkAmount(n: unknown, name: string, min: number): number {
+  return v.integer(n, name, { min, max: SEMVMX, limit: "SEMVMX" });
+}
+
+/**
+ * The operations that give back what a successful `ops` took — each
+ * decrement as an increment, with the same `SEM_UNDO` flag so the process's
+ * adjustment cancels too — or `null` if `ops` also adds to a semaphore: an
+ * addition others may already have consumed cannot be taken back without
+ * blocking. Zero-waits need no inverse.
+ */
+export function inverseOf(ops: Int16Array): Int16Array | null {
+  const n = ops.length / SEMBUF_SHORTS;
+  let takes = 0;
+  for (let i = 0; i < n; i++) {
+    const d = ops[i * SEMBUF_SHORTS + 1];
+    if (d > 0) return null;
+    if (d < 0) takes++;
+  }
+  const inv = new Int16Array(takes * SEMBUF_SHORTS);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const o = i * SEMBUF_SHORTS;
+    if (ops[o + 1] >= 0) continue;
+    inv[k] = ops[o];
+    inv[k + 1] = -ops[o + 1];
+    inv[k + 2] = (ops[o + 2] & SEM_UNDO) | IPC.NOWAIT;
+    k += SEMBUF_SHORTS;
+  }
+  return inv;
+}
+
+/**
+ * Performs `n` operations atomically (all or none), waiting if they cannot
+ * be done yet. `ops` is a `struct sembuf` array whose flags include
+ * `IPC_NOWAIT`; it is not kept (a wait copies it), so callers may reuse it.
+ *
+ * One synchronous `semop` (the uncontended path: no allocation), then the
+ * engine's bounded spin, then {@linkcode park} with `semtimedop` off-thread.
+ *
+ * @param core The set.
+ * @param ops The operations (3 shorts each), flags with `IPC_NOWAIT`.
+ * @param n How many.
+ * @param signal Cancels the wait (already validated).
+ * @param timeout Milliseconds, `Infinity` for none (already validated).
+ * @param what Sentence-case description for errors: `"Cannot acquire semaphore 0"`.
+ */
+export function perform(
+  core: SetCore,
+  ops: Int16Array,
+  n: bigint,
+  signal: AbortSignal | undefined,
+  timeout: number,
+  what: string,
+): Promise<void> {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const id = core.id;
+  const e = tryOps(id, ops, n);
+  if (e === 0) return DONE;
+  if (e !== Errno.EAGAIN) return Promise.reject(core.fail(what, "semop", e));
+  if (timeout === 0) {
+    return Promise.reject(timeoutError(what, timeout, `semtimedop, ${core.where()}`));
+  }
+  // The clock only matters when there is a deadline (reading it costs ~0.2 µs).
+  const start = timeout === Infinity ? 0 : performance.now();
+  const attempt = (): void | typeof WOULD_BLOCK => {
+    const e = tryOps(id, ops, n);
+    if (e === 0) return;
+    if (e === Errno.EAGAIN) return WOULD_BLOCK;
+    throw core.fail(what, "semop", e);
+  };
+  try {
+    if (spin(attempt) !== WOULD_BLOCK) return DONE;
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  const nowait = ops.slice(0, Number(n) * SEMBUF_SHORTS);
+  return park(semWait(core, nowait, n, what, timeout), {
+    signal,
+    timeout,
+    start,
+    waits: core.waits,
+  });
+}
+
+/**
+ * `semtimedop` as a {@linkcode Waitable}.
+ *
+ * errno does not survive the off-thread call, so a failed slice is explained
+ * by the engine's synchronous follow-up: the same operations with
+ * `IPC_NOWAIT` (success: done; `EAGAIN`: the slice timed out or was
+ * interrupted, wait again; `EIDRM`/`EINVAL`: removed); past the deadline,
+ * `IPC_STAT` (the set exists: a timeout; it does not: removed).
+ *
+ * A cancellation that loses the race against a grant gives back what the
+ * operations took ({@linkcode inverseOf}), with the same `SEM_UNDO` flag. If
+ * the operations also added to a semaphore, they cannot be taken back
+ * without blocking (another process may already have consumed the
+ * addition), so the wait resolves instead — the operation happened, the
+ * cancellation came too late. The same holds if giving back fails with
+ * `ERANGE` (others pushed the value to SEMVMX meanwhile): the caller owns it.
+ */
+function semWait(
+  core: SetCore,
+  nowait: Int16Array,
+  n: bigint,
+  what: string,
+  timeout: number,
+): Waitable<void> {
+  const id = core.id;
+  // semtimedop must block: the same operations without IPC_NOWAIT.
+  const blocking = nowait.slice();
+  for (let i = 2; i < blocking.length; i += SEMBUF_SHORTS) blocking[i] &= ~IPC.NOWAIT;
+  const ts = new BigInt64Array(2); // struct timespec { time_t tv_sec; long tv_nsec; }
+  return {
+    attempt() {
+      const e = tryOps(id, nowait, n);
+      if (e === 0) return;
+      if (e === Errno.EAGAIN) return WOULD_BLOCK;
+      throw core.fail(what, isGone(e) ? "semtimedop" : "semop", e);
+    },
+    async block(ms) {
+      const ns = Math.max(1000, Math.ceil(ms * 1e6));
+      ts[0] = BigInt(Math.floor(ns / 1e9));
+      ts[1] = BigInt(ns % 1e9);
+      return await sys().semtimedop_wait(id, blocking, n, ts) === 0 ? undefined : WOULD_BLOCK;
+    },
+    expired() {
+      const st = core.statInto();
+      if (!st.ok) return core.fail(what, "semtimedop", st.errno);
+      return timeoutError(what, timeout, `semtimedop, ${core.where()}`);
+    },
+    giveBack() {
+      const inv = inverseOf(nowait);
+      if (inv === null) return false; // it also released: keep (see above)
+      if (inv.length > 0) {
+        const e = tryOps(id, inv, BigInt(inv.length / SEMBUF_SHORTS));
+        if (e !== 0 && !isGone(e)) return false; // could not give back: the caller owns it
+      }
+      return true;
+    },
+  };
+}
