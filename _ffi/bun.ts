@@ -33,7 +33,7 @@ interface BunFfi {
   ): { symbols: Record<string, (...args: unknown[]) => unknown> };
   ptr(view: ArrayBufferView | ArrayBuffer): number;
   toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
-  read: { i32(ptr: number, offset?: number): number; ptr(ptr: number, offset?: number): number };
+  read: { ptr(ptr: number, offset?: number): number };
   CString: new (ptr: number) => unknown;
 }
 
@@ -162,9 +162,6 @@ export function bunBackend(): Backend {
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       if (length === 0) return new ArrayBuffer(0); // toArrayBuffer refuses 0
       return ffi.toArrayBuffer(p as unknown as number, 0, length);
-    },
-    readI32(p: Pointer, offset = 0) {
-      return ffi.read.i32(p as unknown as number, offset);
     },
     readPointer(p: Pointer, offset = 0): Pointer {
       const v = ffi.read.ptr(p as unknown as number, offset);

@@ -54,9 +54,6 @@ export function denoBackend(): Backend {
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       return D.UnsafePointerView.getArrayBuffer(p as AnyPointer, length);
     },
-    readI32(p: Pointer, offset = 0) {
-      return new D.UnsafePointerView(p as AnyPointer).getInt32(offset);
-    },
     readPointer(p: Pointer, offset = 0): Pointer {
       return new D.UnsafePointerView(p as AnyPointer).getPointer(offset) as unknown as Pointer;
     },

@@ -195,9 +195,6 @@ export function nodeBackend(): Backend {
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       return koffi.view(p, length);
     },
-    readI32(p: Pointer, offset = 0) {
-      return koffi.decode(p, offset, "int32_t") as number;
-    },
     readPointer(p: Pointer, offset = 0): Pointer {
       return (koffi.decode(p, offset, "void *") ?? null) as Pointer;
     },

@@ -87,8 +87,6 @@ export interface Backend {
   pointerFrom(address: bigint): Pointer;
   /** A zero-copy `ArrayBuffer` over `length` bytes of native memory at `p`. */
   arrayBufferAt(p: Pointer, length: number): ArrayBuffer;
-  /** Reads a 32-bit signed integer at `p + offset`. */
-  readI32(p: Pointer, offset?: number): number;
   /** Reads a pointer-sized value at `p + offset`. */
   readPointer(p: Pointer, offset?: number): Pointer;
   /** Reads a NUL-terminated UTF-8 string at `p`. */
