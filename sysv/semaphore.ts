@@ -61,10 +61,10 @@ export interface SemaphoreLock extends Disposable {
 }
 
 class Lock implements SemaphoreLock {
-  #sem: Semaphore;
+  #unlock: () => void;
   #released = false;
-  constructor(sem: Semaphore) {
-    this.#sem = sem;
+  constructor(unlock: () => void) {
+    this.#unlock = unlock;
   }
   get released(): boolean {
     return this.#released;
@@ -72,14 +72,12 @@ class Lock implements SemaphoreLock {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    this.#sem[UNLOCK]();
+    this.#unlock();
   }
   [Symbol.dispose](): void {
     this.release();
   }
 }
-
-const UNLOCK: unique symbol = Symbol("sysipc.sem.unlock");
 
 const NOWAIT = IPC.NOWAIT;
 const NOWAIT_UNDO = IPC.NOWAIT | SEM_UNDO;
@@ -121,8 +119,8 @@ export class Semaphore {
   readonly #give1Undo: Int16Array;
   readonly #scratch: Int16Array;
 
-  /** @internal Use `SemaphoreSet.at()`. */
-  constructor(set: SemaphoreSet, core: SetCore, index: number, internal?: symbol) {
+  // `SemaphoreSet.at()` makes these; the check stops JavaScript callers too.
+  private constructor(set: SemaphoreSet, core: SetCore, index: number, internal?: symbol) {
     if (internal !== INTERNAL) {
       throw new TypeError("Semaphore is not constructed directly: use SemaphoreSet.at()");
     }
@@ -306,11 +304,11 @@ export class Semaphore {
     const core = this.#core;
     core.check(this.#what.acquire, "semop");
     await perform(core, this.#take1Undo, 1n, o.signal, timeout, this.#what.acquire);
-    return new Lock(this);
+    return new Lock(() => this.#unlock());
   }
 
-  /** @internal The lock's release: works even after the set handle was disposed. */
-  [UNLOCK](): void {
+  /** A lock's release: works even after the set handle was disposed. */
+  #unlock(): void {
     const core = this.#core;
     if (core.removed) return;
     const e = tryOps(core.id, this.#give1Undo, 1n);

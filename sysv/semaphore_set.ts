@@ -76,6 +76,14 @@ export interface SemaphoreSetStat extends IpcPermStat {
   changeTime: Date | null;
 }
 
+/** `Semaphore`'s constructor, private to users: only `at()` calls it. */
+type SemaphoreConstructor = new (
+  set: SemaphoreSet,
+  core: SetCore,
+  index: number,
+  internal: symbol,
+) => Semaphore;
+
 /**
  * How long `open()` waits (ms) for a set created moments ago to be
  * initialised (see {@linkcode SemaphoreSet.open}).
@@ -141,8 +149,8 @@ export class SemaphoreSet {
   readonly #core: SetCore;
   readonly #sems: (Semaphore | undefined)[];
 
-  /** @internal Use {@linkcode SemaphoreSet.create}, `open()` or `fromId()`. */
-  constructor(core: SetCore, internal?: symbol) {
+  // create(), open() and fromId() make these; the check stops JavaScript callers too.
+  private constructor(core: SetCore, internal?: symbol) {
     if (internal !== INTERNAL) {
       throw new TypeError(
         "SemaphoreSet is not constructed directly: use SemaphoreSet.create(), open() or fromId()",
@@ -344,7 +352,12 @@ export class SemaphoreSet {
    */
   at(index: number): Semaphore {
     checkIndex(index, this.#core.count);
-    return this.#sems[index] ??= new Semaphore(this, this.#core, index, INTERNAL);
+    return this.#sems[index] ??= new (Semaphore as unknown as SemaphoreConstructor)(
+      this,
+      this.#core,
+      index,
+      INTERNAL,
+    );
   }
 
   /**

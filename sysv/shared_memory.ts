@@ -127,8 +127,8 @@ export class SharedMemory {
   #map: Mapping | null = null;
   #removed = false;
 
-  /** @internal Use {@linkcode SharedMemory.create}, {@linkcode SharedMemory.open} or {@linkcode SharedMemory.fromId}. */
-  constructor(id: number, key: number, size: number, readOnly: boolean, internal?: symbol) {
+  // create(), open() and fromId() make these; the check stops JavaScript callers too.
+  private constructor(id: number, key: number, size: number, readOnly: boolean, internal?: symbol) {
     if (internal !== INTERNAL) {
       throw new TypeError(
         "SharedMemory is not constructed directly: use SharedMemory.create(), open() or fromId()",
