@@ -151,7 +151,7 @@ function rewrite(text: string, file: string, options: CompileOptions): string {
     if (to === undefined) {
       throw new Error(
         `${file.replace(/\.js$/, ".ts")} imports the library's ${target}, which is not allowed ` +
-          "there (examples: public modules only; tests: only through tests/_lib.ts)",
+          "there (examples: public modules only; tests: only through tests/_support/lib.ts)",
       );
     }
     return `${lead}${quote}${to}${quote}`;

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { basename, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { createHash } from "node:crypto";
 import { compileUsers, PUBLIC_MODULES, root } from "./_compile.ts";
 
@@ -34,6 +34,8 @@ type Suite = typeof SUITES[number];
 const DENO_PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 /** The Node suite's project: the packed npm package installed, the tests compiled next to it. */
 export const NODE_PROJECT = join(root, ".build/node");
+/** The tests' one import of the library (compiled): its imports of internals point into the package. */
+const TEST_LIB = "tests/_support/lib.js";
 /** The pinned Bun (tools/package.json). */
 export const BUN = join(root, "tools/node_modules/.bin/bun");
 
@@ -142,7 +144,7 @@ async function inputsHash(): Promise<string> {
  * Builds `npm/`, packs it, installs the tarball into a fresh project in
  * `.build/node/` (as a user would: `npm install sysipc-x.y.z.tgz`, which
  * fetches koffi), and compiles `tests/` and `examples/` into it. The tests
- * import the installed package: `tests/_lib.ts` is the one file that names
+ * import the installed package: `tests/_support/lib.ts` is the one file that names
  * the library, and its imports become `"sysipc"` and, for the few internals
  * the tests need, the files inside `node_modules/sysipc/esm/` — the ones the
  * package itself loads. The compiled library source is not copied: nothing
@@ -199,16 +201,18 @@ export async function prepareNodeProject(): Promise<string> {
     outDir: NODE_PROJECT,
     importLibrary(target, from) {
       if (from.startsWith("examples/")) return PUBLIC_MODULES[target];
-      if (from !== "tests/_lib.js") return undefined;
+      if (from !== TEST_LIB) return undefined;
       if (PUBLIC_MODULES[target]) return PUBLIC_MODULES[target];
       // An internal: the very file the installed package loads.
       const js = target.replace(/\.ts$/, ".js");
       try {
         Deno.statSync(join(esm, js));
       } catch {
-        throw new Error(`The installed package has no esm/${js} (tests/_lib.ts imports it)`);
+        throw new Error(
+          `The installed package has no esm/${js} (tests/_support/lib.ts imports it)`,
+        );
       }
-      return relative(join(NODE_PROJECT, "tests"), join(esm, js));
+      return relative(join(NODE_PROJECT, dirname(TEST_LIB)), join(esm, js));
     },
   });
   await Deno.mkdir(join(NODE_PROJECT, "tests/interop"), { recursive: true });

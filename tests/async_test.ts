@@ -15,9 +15,11 @@
  */
 import assert from "node:assert/strict";
 import { rmSync } from "node:fs";
-import { mkfifo, openFifo, pipe, SemaphoreSet, spawn } from "./_lib.ts";
-import { runtimeVersion, tempDir, test } from "./_runtime.ts";
-import { assertNoLeaks, fixtureArgv, start, stillPending, ticksDuring, until } from "./_helpers.ts";
+import { mkfifo, openFifo, pipe, SemaphoreSet, spawn } from "./_support/lib.ts";
+import { runtimeVersion, tempDir, test } from "./_support/runtime.ts";
+import { assertNoLeaks } from "./_support/leaks.ts";
+import { fixtureArgv, start } from "./_support/children.ts";
+import { stillPending, ticksDuring, until } from "./_support/timing.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,19 +1,11 @@
 import assert from "node:assert/strict";
 import { rmSync, statSync, writeFileSync } from "node:fs";
-import { IpcError, mkfifo, openFifo, PipeEnd } from "./_lib.ts";
-import { tempDir as makeTempDir, test } from "./_runtime.ts";
-import {
-  assertNoFdLeak,
-  compileC,
-  exampleArgv,
-  exists,
-  fdFlags,
-  interopFile,
-  run,
-  sleep,
-  start,
-  stillPending,
-} from "./_helpers.ts";
+import { IpcError, mkfifo, openFifo, PipeEnd } from "./_support/lib.ts";
+import { tempDir as makeTempDir, test } from "./_support/runtime.ts";
+import { assertNoFdLeak } from "./_support/leaks.ts";
+import { compileC, exampleArgv, exists, interopFile, run, start } from "./_support/children.ts";
+import { fdFlags } from "./_support/procfs.ts";
+import { sleep, stillPending } from "./_support/timing.ts";
 
 const enc = new TextEncoder();
 

@@ -10,8 +10,8 @@
 import assert from "node:assert/strict";
 import { semCounter } from "../examples/sem_counter.ts";
 import { boundedBuffer } from "../examples/bounded_buffer.ts";
-import { assertNoFdLeak, assertNoIpcLeak } from "./_helpers.ts";
-import { test } from "./_runtime.ts";
+import { assertNoFdLeak, assertNoIpcLeak } from "./_support/leaks.ts";
+import { test } from "./_support/runtime.ts";
 
 const quiet = () => {};
 

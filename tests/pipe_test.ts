@@ -1,21 +1,13 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
-import { IpcError, pipe, PipeEnd, spawn, type SpawnOptions } from "./_lib.ts";
-import { test } from "./_runtime.ts";
+import { IpcError, pipe, PipeEnd, spawn, type SpawnOptions } from "./_support/lib.ts";
+import { test } from "./_support/runtime.ts";
 import { fillPattern } from "./fixtures/pattern.ts";
-import {
-  assertNoFdLeak,
-  exampleArgv,
-  fixtureArgv,
-  isZombie,
-  readProcText,
-  run,
-  sleep,
-  startFixture,
-  stillPending,
-  withTempDir,
-} from "./_helpers.ts";
+import { assertNoFdLeak } from "./_support/leaks.ts";
+import { exampleArgv, fixtureArgv, run, startFixture, withTempDir } from "./_support/children.ts";
+import { isZombie, readProcText } from "./_support/procfs.ts";
+import { sleep, stillPending } from "./_support/timing.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

@@ -1,18 +1,11 @@
 import assert from "node:assert/strict";
 import process from "node:process";
-import { IPC_PRIVATE, IpcError, type Semaphore, SemaphoreSet } from "./_lib.ts";
-import { test } from "./_runtime.ts";
-import {
-  assertNoLeaks as noLeaks,
-  interopFile,
-  type Proc,
-  readProcText,
-  sleep,
-  start,
-  startFixture,
-  stillPending,
-  until,
-} from "./_helpers.ts";
+import { IPC_PRIVATE, IpcError, type Semaphore, SemaphoreSet } from "./_support/lib.ts";
+import { test } from "./_support/runtime.ts";
+import { assertNoLeaks as noLeaks } from "./_support/leaks.ts";
+import { interopFile, type Proc, start, startFixture } from "./_support/children.ts";
+import { readProcText } from "./_support/procfs.ts";
+import { sleep, stillPending, until } from "./_support/timing.ts";
 
 const pid = process.pid;
 

@@ -14,24 +14,28 @@ import {
   SHM_RDONLY,
   SHMID_DS,
   testHooks,
-} from "./_lib.ts";
-import { childArgv, type ChildArgvOptions, runtimeName, tempDir, test } from "./_runtime.ts";
+} from "./_support/lib.ts";
 import {
-  assertNoFdLeak,
+  childArgv,
+  type ChildArgvOptions,
+  runtimeName,
+  tempDir,
+  test,
+} from "./_support/runtime.ts";
+import { assertNoFdLeak } from "./_support/leaks.ts";
+import {
   compileC,
   exampleArgv,
   fixture,
   interopFile,
-  ipcObjects,
-  isRoot,
-  readProcText,
   run,
-  sleep,
   start,
   startedPids,
   startFixture,
   withTempDir,
-} from "./_helpers.ts";
+} from "./_support/children.ts";
+import { ipcObjects, isRoot, readProcText } from "./_support/procfs.ts";
+import { sleep } from "./_support/timing.ts";
 
 const PYTHON = "/usr/bin/python3";
 const pid = process.pid;
@@ -86,7 +90,7 @@ function shmRow(id: number): ShmRow | undefined {
 }
 
 /**
- * Like `assertNoIpcLeak` from `_helpers.ts`, but robust to other test runs on
+ * Like `assertNoIpcLeak` from `_support/leaks.ts`, but robust to other test runs on
  * the same machine (the semaphore tests run concurrently on the shared VMs
  * and their sets come and go mid-test): it compares `ipcs -m` before and
  * after `fn`, counting only segments created by this process or a process

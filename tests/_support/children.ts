@@ -1,8 +1,9 @@
 /**
- * Shared test helpers, the same on Deno, Node.js and Bun: running fixtures
- * and programs as real child processes (through the library's own `spawn()`
- * and `pipe()`), and the leak checks (open descriptors, IPC objects,
- * zombies) that stand in for Deno's sanitizers on the other runtimes.
+ * Child processes for the tests, the same on Deno, Node.js and Bun: where
+ * the fixtures, examples and interop peers are, running them and other
+ * programs as real child processes (through the library's own `spawn()` and
+ * `pipe()`) with their output read line by line under deadlines, compiling
+ * the seed's C programs.
  *
  * @module
  */
@@ -11,56 +12,9 @@ import { existsSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { type Child, libc, pipe, type PipeEnd, SemaphoreSet, spawn } from "./_lib.ts";
-import { childArgv, type ChildArgvOptions, runtimeName, tempDir } from "./_runtime.ts";
-
-// Deno 2.9 asks for --allow-all before it reads anything under /proc, so the
-// leak checks look through libc instead (every runtime has it).
-const sys = libc(
-  {
-    // int fcntl(int fd, int cmd, ... /* long arg */);
-    fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
-    // int open(const char *pathname, int flags);
-    open: { parameters: ["buffer", "i32"], result: "i32" },
-    // ssize_t read(int fd, void *buf, size_t count);
-    read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-    // int close(int fd);
-    close: { parameters: ["i32"], result: "i32" },
-    // ssize_t readlink(const char *pathname, char *buf, size_t bufsiz);
-    readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
-  } as const,
-);
-const F_GETFD = 1;
-const F_GETFL = 3;
-const O_CLOEXEC = 0o2000000;
-
-/**
- * Reads a small text file (such as one under /proc) through libc.
- * Returns `undefined` if it cannot be opened.
- */
-export function readProcText(path: string): string | undefined {
-  const fd = sys().open(new TextEncoder().encode(path + "\0"), O_CLOEXEC);
-  if (fd < 0) return undefined;
-  try {
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const buf = new Uint8Array(4096);
-      const n = Number(sys().read(fd, buf, buf.length));
-      if (n <= 0) break;
-      parts.push(buf.subarray(0, n));
-    }
-    return parts.map((p) => new TextDecoder().decode(p)).join("");
-  } finally {
-    sys().close(fd);
-  }
-}
-
-/** The file status flags of an open descriptor (`F_GETFL`). */
-export function fdFlags(fd: number): number {
-  const r = sys().fcntl(fd, F_GETFL, 0);
-  assert.ok(r >= 0, `fd ${fd} is not open`);
-  return r;
-}
+import { type Child, pipe, type PipeEnd, spawn } from "./lib.ts";
+import { childArgv, type ChildArgvOptions, tempDir } from "./runtime.ts";
+import { within } from "./timing.ts";
 
 // ---------------------------------------------------------------------------
 // Scripts and files
@@ -68,17 +22,17 @@ export function fdFlags(fd: number): number {
 
 /** The URL of a fixture script (its `.ts` source; `childArgv` picks the compiled twin). */
 export function fixture(name: string): URL {
-  return new URL(`./fixtures/${name}`, import.meta.url);
+  return new URL(`../fixtures/${name}`, import.meta.url);
 }
 
 /** The URL of an example script. */
 export function example(name: string): URL {
-  return new URL(`../examples/${name}`, import.meta.url);
+  return new URL(`../../examples/${name}`, import.meta.url);
 }
 
 /** The path of a file in `tests/interop/` (C sources, Python peers). */
 export function interopFile(name: string): string {
-  return fileURLToPath(new URL(`./interop/${name}`, import.meta.url));
+  return fileURLToPath(new URL(`../interop/${name}`, import.meta.url));
 }
 
 /** `childArgv` for a fixture. */
@@ -119,20 +73,6 @@ export async function withTempDir<T>(
 // ---------------------------------------------------------------------------
 // Child processes, through the library's spawn() and pipe()
 // ---------------------------------------------------------------------------
-
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Settles like `p`, or rejects with `message` once `ms` pass (the timer is always cleared). */
-function within<T>(p: Promise<T>, ms: number, message: () => string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message())), Math.max(0, ms));
-  });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
 
 /** A child's output, read line by line from our pipe, with a deadline per line. */
 export class Lines {
@@ -360,271 +300,4 @@ export async function compileC(src: string, dir: string, extra: string[] = []): 
   const r = await run("cc", ["-O2", "-o", out, src, ...extra]);
   assert.equal(r.code, 0, `cc failed: ${r.stderr}`);
   return out;
-}
-
-// ---------------------------------------------------------------------------
-// Timing helpers (behavioural bounds only, never speed)
-// ---------------------------------------------------------------------------
-
-/** Whether `p` is still pending after `ms` milliseconds. */
-export async function stillPending(p: Promise<unknown>, ms: number): Promise<boolean> {
-  const marker = Symbol();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const r = await Promise.race([
-    p.then(() => undefined, () => undefined),
-    new Promise((resolve) => timer = setTimeout(() => resolve(marker), ms)),
-  ]);
-  clearTimeout(timer);
-  return r === marker;
-}
-
-/** Polls `f` until it returns true (every 5 ms, up to `ms`). */
-export async function until(what: string, f: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(5);
-  }
-}
-
-/**
- * Counts event-loop turns while `body` runs: a 10 ms interval timer. The
- * proof that a wait did not block the event loop is that the timer kept
- * ticking meanwhile.
- */
-export async function ticksDuring<T>(
-  body: () => Promise<T>,
-): Promise<{ value: T; ticks: number; ms: number }> {
-  let ticks = 0;
-  const timer = setInterval(() => ticks++, 10);
-  const t0 = performance.now();
-  try {
-    const value = await body();
-    return { value, ticks, ms: performance.now() - t0 };
-  } finally {
-    clearInterval(timer);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Leak checks
-// ---------------------------------------------------------------------------
-
-/**
- * The open descriptors of this process: every number below the soft
- * `RLIMIT_NOFILE` (at most 65536) that `fcntl(F_GETFD)` accepts — what
- * `/proc/self/fd` lists. The kernel hands out the lowest free number, so a
- * leaked descriptor shows up low; the cap keeps the scan short where Node
- * and Bun raise the limit to a million.
- */
-export function openFds(): number[] {
-  const limits = readProcText("/proc/self/limits") ?? "";
-  const soft = Number(limits.match(/Max open files\s+(\d+)/)?.[1] ?? 65536);
-  const fds: number[] = [];
-  for (let fd = 0; fd < Math.min(soft, 1 << 16); fd++) {
-    if (sys().fcntl(fd, F_GETFD, 0) >= 0) fds.push(fd);
-  }
-  return fds;
-}
-
-/** What an open descriptor is (`readlink /proc/self/fd/N`): `pipe:[1234]`, a path, … */
-function fdTarget(fd: number): string {
-  const buf = new Uint8Array(4096);
-  const n = Number(
-    sys().readlink(new TextEncoder().encode(`/proc/self/fd/${fd}\0`), buf, buf.length),
-  );
-  return n < 0 ? "?" : new TextDecoder().decode(buf.subarray(0, n));
-}
-
-/** The open descriptors and what each is (one closed meanwhile is left out). */
-export function fdTable(): Map<number, string> {
-  const table = new Map<number, string>();
-  for (const fd of openFds()) {
-    const target = fdTarget(fd);
-    if (target !== "?" || sys().fcntl(fd, F_GETFD, 0) >= 0) table.set(fd, target);
-  }
-  return table;
-}
-
-/** How many threads this process has (`Threads:` in /proc/self/status). */
-function threadCount(): number {
-  return Number(/^Threads:\s+(\d+)/m.exec(readProcText("/proc/self/status") ?? "")?.[1] ?? 0);
-}
-
-/**
- * The descriptors of one Worker's event loop, on the runtimes whose library
- * backend waits off-thread on a pool of Workers: Node has an epoll, an
- * eventfd and a self-pipe (both ends) per Worker, Bun an epoll and an
- * eventfd. Which Workers the pool keeps idle can change when more calls wait
- * at once than it keeps (it starts more, then lets the surplus go), so these
- * are counted rather than compared by number. Deno has no such pool: there
- * every descriptor is compared exactly.
- */
-const WORKER_FDS = runtimeName === "node"
-  ? { eventpoll: 1, eventfd: 1, pipePairs: 1 }
-  : runtimeName === "bun"
-  ? { eventpoll: 1, eventfd: 1, pipePairs: 0 }
-  : undefined;
-
-interface FdSummary {
-  /** `"fd target"` of every descriptor compared exactly. */
-  exact: Set<string>;
-  eventpoll: number;
-  eventfd: number;
-  /** Pipes of which this process holds both ends and nothing else (Node's Worker self-pipes). */
-  pipePairs: number;
-}
-
-function summarize(table: Map<number, string>): FdSummary {
-  const s: FdSummary = { exact: new Set(), eventpoll: 0, eventfd: 0, pipePairs: 0 };
-  const pipes = new Map<string, number[]>();
-  for (const [fd, target] of table) {
-    if (WORKER_FDS && target === "anon_inode:[eventpoll]") s.eventpoll++;
-    else if (WORKER_FDS && target === "anon_inode:[eventfd]") s.eventfd++;
-    else if (WORKER_FDS?.pipePairs && target.startsWith("pipe:")) {
-      pipes.set(target, [...pipes.get(target) ?? [], fd]);
-    } else s.exact.add(`${fd} ${target}`);
-  }
-  for (const [target, fds] of pipes) {
-    if (fds.length === 2) s.pipePairs++;
-    else for (const fd of fds) s.exact.add(`${fd} ${target}`);
-  }
-  return s;
-}
-
-/**
- * How `after` differs from `before` (empty: the same), and whether the
- * difference is nothing but whole Workers that have yet to exit.
- */
-function fdDiff(before: FdSummary, after: FdSummary): { lines: string[]; workers: boolean } {
-  const lines = [
-    ...[...after.exact].filter((x) => !before.exact.has(x)).map((x) => `+ fd ${x}`),
-    ...[...before.exact].filter((x) => !after.exact.has(x)).map((x) => `- fd ${x}`),
-  ];
-  const exactSame = lines.length === 0;
-  const d = {
-    eventpoll: after.eventpoll - before.eventpoll,
-    eventfd: after.eventfd - before.eventfd,
-    pipePairs: after.pipePairs - before.pipePairs,
-  };
-  for (const [k, v] of Object.entries(d)) {
-    if (v !== 0) {
-      lines.push(
-        `${k}: ${before[k as keyof typeof d]} before, ${after[k as keyof typeof d]} after`,
-      );
-    }
-  }
-  const n = d.eventpoll;
-  const workers = exactSame && WORKER_FDS !== undefined && n > 0 &&
-    d.eventfd === n * WORKER_FDS.eventfd && d.pipePairs === n * WORKER_FDS.pipePairs;
-  return { lines, workers };
-}
-
-/**
- * Asserts that `fn` leaves the open descriptors as it found them: the same
- * numbers, each still the same pipe, file or kernel object (on Node and Bun
- * the off-thread Workers' own descriptors are counted, see `WORKER_FDS`).
- * Only surplus Workers get time (up to a second, while the thread count is
- * above what it was) to go away; any other difference fails at once, before
- * a finalizer could close a leaked descriptor behind the test's back.
- */
-export async function assertNoFdLeak(fn: () => Promise<void> | void): Promise<void> {
-  await warmUpWaiter();
-  const threads = threadCount();
-  const before = summarize(fdTable());
-  await fn();
-  // Surplus Workers (more waits at once than the pool keeps) exit on their
-  // own; a descriptor snapshot taken while one is closing its loop is torn.
-  for (let i = 0; WORKER_FDS && i < 50 && threadCount() > threads; i++) await sleep(20);
-  let diff = fdDiff(before, summarize(fdTable()));
-  for (let i = 0; i < 50 && diff.workers; i++) {
-    await sleep(20);
-    diff = fdDiff(before, summarize(fdTable()));
-  }
-  assert.deepEqual(diff.lines, [], `open descriptors changed:\n${diff.lines.join("\n")}`);
-}
-
-let warm = false;
-
-/**
- * Makes the library's lazily opened descriptors exist before a snapshot: the
- * readiness waiter's eventfd (opened once per process, the first time
- * anything waits) and, on Node and Bun, the off-thread pool's Workers (each
- * with its own event loop's descriptors; the pool keeps 4 idle ones). Four
- * semaphore waits at once park in four Workers; a pipe read parks on the
- * shared waiter.
- */
-async function warmUpWaiter(): Promise<void> {
-  if (!warm) {
-    const set = SemaphoreSet.create();
-    try {
-      const sem = set.at(0);
-      const waits = Array.from({ length: 4 }, () => sem.acquire({ timeout: 10_000 }));
-      await until("4 warm-up waits are parked", () => sem.waitingForIncrease === 4);
-      sem.release(4);
-      await Promise.all(waits);
-    } finally {
-      set.remove();
-    }
-    warm = true;
-  }
-  using p = pipe();
-  const r = p.readEnd.read(new Uint8Array(1));
-  await sleep(5);
-  await p.writeEnd.write(new Uint8Array(1));
-  await r;
-}
-
-/** Whether a process is a zombie (exited, not reaped). */
-export function isZombie(pid: number): boolean {
-  const stat = readProcText(`/proc/${pid}/stat`);
-  if (stat === undefined) return false; // gone: reaped
-  return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-}
-
-/** One System V IPC object as `/proc/sysvipc/*` lists it. */
-export interface IpcObject {
-  kind: "shm" | "sem" | "msg";
-  key: number;
-  id: number;
-}
-
-/** Every System V shared memory segment, semaphore set and message queue (what `ipcs` shows). */
-export function ipcObjects(): IpcObject[] {
-  const out: IpcObject[] = [];
-  for (const kind of ["shm", "sem", "msg"] as const) {
-    const text = readProcText(`/proc/sysvipc/${kind}`) ?? "";
-    for (const line of text.split("\n").slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 2 || f[0] === "") continue;
-      out.push({ kind, key: Number(f[0]), id: Number(f[1]) });
-    }
-  }
-  return out;
-}
-
-/**
- * Asserts that `fn` leaves `ipcs` as it found it: no segment, semaphore set
- * or queue created and left behind, none removed that existed before.
- * (Other programs creating IPC objects at the same time would disturb this;
- * each suite runs its files one after another.)
- */
-export async function assertNoIpcLeak(fn: () => Promise<void> | void): Promise<void> {
-  const show = (o: IpcObject) => `${o.kind} id ${o.id} key 0x${(o.key >>> 0).toString(16)}`;
-  const before = new Set(ipcObjects().map(show));
-  await fn();
-  const after = new Set(ipcObjects().map(show));
-  const added = [...after].filter((x) => !before.has(x));
-  const removed = [...before].filter((x) => !after.has(x));
-  assert.deepEqual({ added, removed }, { added: [], removed: [] }, "ipcs changed");
-}
-
-/** Both leak checks: descriptors and `ipcs`. */
-export async function assertNoLeaks(fn: () => Promise<void> | void): Promise<void> {
-  await assertNoFdLeak(() => assertNoIpcLeak(fn));
-}
-
-/** Whether this process runs as root (some tests become another user). */
-export function isRoot(): boolean {
-  return /^Uid:\s+0\s/m.test(readProcText("/proc/self/status") ?? "");
 }

@@ -15,7 +15,7 @@
  *   has a `node:test` layer over `bun:test`, subtests included; the native
  *   API is the one with the timeout.)
  *
- * On Node and Bun there are no sanitizers: the leak checks of `_helpers.ts`
+ * On Node and Bun there are no sanitizers: the leak checks of `leaks.ts`
  * (descriptors, `ipcs`, zombies) do that job on every runtime.
  *
  * @module

@@ -18,8 +18,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
-import { run } from "../_helpers.ts";
-import { tempDir, test } from "../_runtime.ts";
+import { run } from "../_support/children.ts";
+import { tempDir, test } from "../_support/runtime.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
 const tsc = join(root, "tools/node_modules/.bin/tsc");

@@ -20,8 +20,10 @@ import { boundedBuffer } from "../../examples/bounded_buffer.ts";
 import { semCounter } from "../../examples/sem_counter.ts";
 import { fifoServer } from "../../examples/fifo_server.ts";
 import type { Command } from "../../examples/_run.ts";
-import { assertNoFdLeak, assertNoIpcLeak, exists, run, sleep, start } from "../_helpers.ts";
-import { CHILD_PERMS, tempDir, test } from "../_runtime.ts";
+import { assertNoFdLeak, assertNoIpcLeak } from "../_support/leaks.ts";
+import { exists, run, start } from "../_support/children.ts";
+import { sleep } from "../_support/timing.ts";
+import { CHILD_PERMS, tempDir, test } from "../_support/runtime.ts";
 import { rmSync } from "node:fs";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));

@@ -1,0 +1,158 @@
+/**
+ * The leak checks that stand in for Deno's sanitizers on Node.js and Bun (and
+ * add to them on Deno): a test wrapped in {@linkcode assertNoFdLeak} must
+ * leave this process's open descriptors as it found them, one wrapped in
+ * {@linkcode assertNoIpcLeak} must leave `ipcs` as it found it.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { pipe, SemaphoreSet } from "./lib.ts";
+import { fdTable, type IpcObject, ipcObjects, threadCount } from "./procfs.ts";
+import { runtimeName } from "./runtime.ts";
+import { sleep, until } from "./timing.ts";
+
+/**
+ * The descriptors of one Worker's event loop, on the runtimes whose library
+ * backend waits off-thread on a pool of Workers: Node has an epoll, an
+ * eventfd and a self-pipe (both ends) per Worker, Bun an epoll and an
+ * eventfd. Which Workers the pool keeps idle can change when more calls wait
+ * at once than it keeps (it starts more, then lets the surplus go), so these
+ * are counted rather than compared by number. Deno has no such pool: there
+ * every descriptor is compared exactly.
+ */
+const WORKER_FDS = runtimeName === "node"
+  ? { eventpoll: 1, eventfd: 1, pipePairs: 1 }
+  : runtimeName === "bun"
+  ? { eventpoll: 1, eventfd: 1, pipePairs: 0 }
+  : undefined;
+
+interface FdSummary {
+  /** `"fd target"` of every descriptor compared exactly. */
+  exact: Set<string>;
+  eventpoll: number;
+  eventfd: number;
+  /** Pipes of which this process holds both ends and nothing else (Node's Worker self-pipes). */
+  pipePairs: number;
+}
+
+function summarize(table: Map<number, string>): FdSummary {
+  const s: FdSummary = { exact: new Set(), eventpoll: 0, eventfd: 0, pipePairs: 0 };
+  const pipes = new Map<string, number[]>();
+  for (const [fd, target] of table) {
+    if (WORKER_FDS && target === "anon_inode:[eventpoll]") s.eventpoll++;
+    else if (WORKER_FDS && target === "anon_inode:[eventfd]") s.eventfd++;
+    else if (WORKER_FDS?.pipePairs && target.startsWith("pipe:")) {
+      pipes.set(target, [...pipes.get(target) ?? [], fd]);
+    } else s.exact.add(`${fd} ${target}`);
+  }
+  for (const [target, fds] of pipes) {
+    if (fds.length === 2) s.pipePairs++;
+    else for (const fd of fds) s.exact.add(`${fd} ${target}`);
+  }
+  return s;
+}
+
+/**
+ * How `after` differs from `before` (empty: the same), and whether the
+ * difference is nothing but whole Workers that have yet to exit.
+ */
+function fdDiff(before: FdSummary, after: FdSummary): { lines: string[]; workers: boolean } {
+  const lines = [
+    ...[...after.exact].filter((x) => !before.exact.has(x)).map((x) => `+ fd ${x}`),
+    ...[...before.exact].filter((x) => !after.exact.has(x)).map((x) => `- fd ${x}`),
+  ];
+  const exactSame = lines.length === 0;
+  const d = {
+    eventpoll: after.eventpoll - before.eventpoll,
+    eventfd: after.eventfd - before.eventfd,
+    pipePairs: after.pipePairs - before.pipePairs,
+  };
+  for (const [k, v] of Object.entries(d)) {
+    if (v !== 0) {
+      lines.push(
+        `${k}: ${before[k as keyof typeof d]} before, ${after[k as keyof typeof d]} after`,
+      );
+    }
+  }
+  const n = d.eventpoll;
+  const workers = exactSame && WORKER_FDS !== undefined && n > 0 &&
+    d.eventfd === n * WORKER_FDS.eventfd && d.pipePairs === n * WORKER_FDS.pipePairs;
+  return { lines, workers };
+}
+
+/**
+ * Asserts that `fn` leaves the open descriptors as it found them: the same
+ * numbers, each still the same pipe, file or kernel object (on Node and Bun
+ * the off-thread Workers' own descriptors are counted, see `WORKER_FDS`).
+ * Only surplus Workers get time (up to a second, while the thread count is
+ * above what it was) to go away; any other difference fails at once, before
+ * a finalizer could close a leaked descriptor behind the test's back.
+ */
+export async function assertNoFdLeak(fn: () => Promise<void> | void): Promise<void> {
+  await warmUpWaiter();
+  const threads = threadCount();
+  const before = summarize(fdTable());
+  await fn();
+  // Surplus Workers (more waits at once than the pool keeps) exit on their
+  // own; a descriptor snapshot taken while one is closing its loop is torn.
+  for (let i = 0; WORKER_FDS && i < 50 && threadCount() > threads; i++) await sleep(20);
+  let diff = fdDiff(before, summarize(fdTable()));
+  for (let i = 0; i < 50 && diff.workers; i++) {
+    await sleep(20);
+    diff = fdDiff(before, summarize(fdTable()));
+  }
+  assert.deepEqual(diff.lines, [], `open descriptors changed:\n${diff.lines.join("\n")}`);
+}
+
+let warm = false;
+
+/**
+ * Makes the library's lazily opened descriptors exist before a snapshot: the
+ * readiness waiter's eventfd (opened once per process, the first time
+ * anything waits) and, on Node and Bun, the off-thread pool's Workers (each
+ * with its own event loop's descriptors; the pool keeps 4 idle ones). Four
+ * semaphore waits at once park in four Workers; a pipe read parks on the
+ * shared waiter.
+ */
+async function warmUpWaiter(): Promise<void> {
+  if (!warm) {
+    const set = SemaphoreSet.create();
+    try {
+      const sem = set.at(0);
+      const waits = Array.from({ length: 4 }, () => sem.acquire({ timeout: 10_000 }));
+      await until("4 warm-up waits are parked", () => sem.waitingForIncrease === 4);
+      sem.release(4);
+      await Promise.all(waits);
+    } finally {
+      set.remove();
+    }
+    warm = true;
+  }
+  using p = pipe();
+  const r = p.readEnd.read(new Uint8Array(1));
+  await sleep(5);
+  await p.writeEnd.write(new Uint8Array(1));
+  await r;
+}
+
+/**
+ * Asserts that `fn` leaves `ipcs` as it found it: no segment, semaphore set
+ * or queue created and left behind, none removed that existed before.
+ * (Other programs creating IPC objects at the same time would disturb this;
+ * each suite runs its files one after another.)
+ */
+export async function assertNoIpcLeak(fn: () => Promise<void> | void): Promise<void> {
+  const show = (o: IpcObject) => `${o.kind} id ${o.id} key 0x${(o.key >>> 0).toString(16)}`;
+  const before = new Set(ipcObjects().map(show));
+  await fn();
+  const after = new Set(ipcObjects().map(show));
+  const added = [...after].filter((x) => !before.has(x));
+  const removed = [...before].filter((x) => !after.has(x));
+  assert.deepEqual({ added, removed }, { added: [], removed: [] }, "ipcs changed");
+}
+
+/** Both leak checks: descriptors and `ipcs`. */
+export async function assertNoLeaks(fn: () => Promise<void> | void): Promise<void> {
+  await assertNoFdLeak(() => assertNoIpcLeak(fn));
+}
