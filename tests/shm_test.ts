@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { chmodSync, copyFileSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import { rmSync } from "node:fs";
 import process from "node:process";
 import {
   ftok,
@@ -24,6 +23,7 @@ import {
 } from "./_support/runtime.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
 import {
+  AsUser,
   compileC,
   exampleArgv,
   fixture,
@@ -903,56 +903,33 @@ test({
   ignore: !isRoot(), // needs setpriv to become `nobody`
   async fn() {
     await assertNoShmLeak(async () => {
-      // A home and caches `nobody` can write (Deno compiles, Bun transpiles).
-      const home = tempDir("sysipc_shm_nobody_");
-      chmodSync(home, 0o777);
-      const NOBODY = ["--reuid=65534", "--regid=65534", "--clear-groups"];
-      // The runtime itself may sit where `nobody` cannot reach it (`npx deno`
-      // keeps it under /root): then `nobody` runs a copy.
-      let runtime = process.execPath;
-      if ((await run("setpriv", [...NOBODY, "test", "-x", runtime])).code !== 0) {
-        runtime = join(home, basename(runtime));
-        copyFileSync(process.execPath, runtime);
-        chmodSync(runtime, 0o755);
-      }
+      // `nobody` runs shm_child.ts from a copy it can read, wherever the checkout is.
+      using nobody = new AsUser(65534, 65534);
       const asNobody = async (key: number, access: string) => {
-        const [, args] = childArgv(fixture("shm_child.ts"), ["open", String(key), access]);
-        const out = await run("setpriv", [
-          ...NOBODY,
-          "env",
-          `HOME=${home}`,
-          `DENO_DIR=${home}/deno`,
-          "BUN_RUNTIME_TRANSPILER_CACHE_PATH=0",
-          runtime,
-          ...args,
-        ]);
+        const out = await nobody.runFixture("shm_child.ts", ["open", key, access]);
         assert.equal(out.code, 0, out.stderr);
         return JSON.parse(out.stdout);
       };
       const key = freeKey();
       const hex = `0x${key.toString(16)}`;
+      using secret = SharedMemory.create({ key, size: 8 });
       try {
-        using secret = SharedMemory.create({ key, size: 8 });
-        try {
-          secret.bytes[0] = 5;
-          assert.deepEqual(await asNobody(key, "ro"), {
-            name: "IpcError",
-            code: "EACCES",
-            message: `Cannot open shared memory (shmget, key ${hex}): EACCES`,
-          });
-        } finally {
-          secret.remove();
-        }
-        using shared = SharedMemory.create({ key, size: 8, mode: 0o644 });
-        try {
-          shared.bytes[0] = 6;
-          assert.deepEqual(await asNobody(key, "ro"), { ok: true, read: 6 });
-          assert.equal((await asNobody(key, "rw")).code, "EACCES");
-        } finally {
-          shared.remove();
-        }
+        secret.bytes[0] = 5;
+        assert.deepEqual(await asNobody(key, "ro"), {
+          name: "IpcError",
+          code: "EACCES",
+          message: `Cannot open shared memory (shmget, key ${hex}): EACCES`,
+        });
       } finally {
-        rmSync(home, { recursive: true, force: true });
+        secret.remove();
+      }
+      using shared = SharedMemory.create({ key, size: 8, mode: 0o644 });
+      try {
+        shared.bytes[0] = 6;
+        assert.deepEqual(await asNobody(key, "ro"), { ok: true, read: 6 });
+        assert.equal((await asNobody(key, "rw")).code, "EACCES");
+      } finally {
+        shared.remove();
       }
     });
   },

@@ -3,17 +3,31 @@
  * the fixtures, examples and interop peers are, running them and other
  * programs as real child processes (through the library's own `spawn()` and
  * `pipe()`) with their output read line by line under deadlines, compiling
- * the seed's C programs.
+ * the seed's C programs, and running a fixture as another user.
  *
  * @module
  */
 import assert from "node:assert/strict";
-import { existsSync, rmSync } from "node:fs";
-import { basename, join } from "node:path";
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
 import { type Child, pipe, type PipeEnd, spawn } from "./lib.ts";
-import { childArgv, type ChildArgvOptions, tempDir } from "./runtime.ts";
+import { childArgv, type ChildArgvOptions, scriptPath, tempDir } from "./runtime.ts";
 import { within } from "./timing.ts";
 
 // ---------------------------------------------------------------------------
@@ -300,4 +314,175 @@ export async function compileC(src: string, dir: string, extra: string[] = []): 
   const r = await run("cc", ["-O2", "-o", out, src, ...extra]);
   assert.equal(r.code, 0, `cc failed: ${r.stderr}`);
   return out;
+}
+
+// ---------------------------------------------------------------------------
+// Fixtures run as another user
+// ---------------------------------------------------------------------------
+
+/**
+ * The directory the suite runs from: the checkout (Deno, Bun), or the Node
+ * project the tests are compiled into (`.build/node/`, with its
+ * `node_modules/`).
+ */
+const suiteRoot = fileURLToPath(new URL("../..", import.meta.url));
+
+/**
+ * The files a script loads: itself and, recursively, every file it names in a
+ * static `import`/`export … from` or a literal `import("…")` by a relative
+ * path (bare specifiers — `node:`, `bun:`, packages — are the runtime's or
+ * `node_modules/`'s). A specifier in a comment that names no file is skipped.
+ */
+function importClosure(entry: string): string[] {
+  const found = new Set<string>();
+  const pending = [resolve(entry)];
+  const specifiers = [
+    /(?:^|[\s;}])(?:import|export)\s*(?:type\s+)?(?:[\w*{}\s,$]*?\sfrom\s*)?["']([^"']+)["']/g,
+    /\bimport\(\s*["']([^"']+)["']\s*\)/g,
+  ];
+  for (let file; (file = pending.pop()) !== undefined;) {
+    if (found.has(file)) continue;
+    found.add(file);
+    const text = readFileSync(file, "utf8");
+    for (const re of specifiers) {
+      for (const [, spec] of text.matchAll(re)) {
+        if (!spec.startsWith("./") && !spec.startsWith("../")) continue;
+        const target = resolve(dirname(file), spec);
+        if (existsSync(target) && statSync(target).isFile()) pending.push(target);
+      }
+    }
+  }
+  return [...found];
+}
+
+/**
+ * Makes a copied tree readable by everyone: directories 0755, files 0644
+ * (0755 if executable). Symbolic links are left alone: a chmod through one
+ * would change its target, which may be in the checkout.
+ */
+function makeReadable(path: string): void {
+  const info = lstatSync(path);
+  if (info.isSymbolicLink()) return;
+  if (info.isDirectory()) {
+    chmodSync(path, 0o755);
+    for (const name of readdirSync(path)) makeReadable(join(path, name));
+  } else {
+    chmodSync(path, info.mode & 0o100 ? 0o755 : 0o644);
+  }
+}
+
+/**
+ * Runs fixtures as another user (`setpriv`; needs root) — the way to test
+ * what a mode or owner allows. That user may reach neither the checkout (a
+ * clone inside a 0700 directory, as `mktemp -d` makes) nor the runtime
+ * (`npx deno` keeps it under /root), and it must not need to: the fixture,
+ * every file it imports (and on Node the project's `node_modules/`) and, when
+ * that user cannot run it where it is, the runtime itself are copied into a
+ * fresh temporary directory that user can read — never by loosening the
+ * checkout — with a home of its own for the runtime's caches. The child
+ * runs there (its working directory too); `using` removes it all.
+ */
+export class AsUser implements Disposable {
+  /** The copy's root, readable by the other user. */
+  readonly dir: string;
+  readonly #ids: string[];
+  #runtime = process.execPath;
+  #copied = new Set<string>();
+
+  constructor(uid = 65534, gid = 65534) {
+    this.#ids = [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups"];
+    this.dir = AsUser.#reachableDir();
+    try {
+      const home = join(this.dir, "home");
+      mkdirSync(home);
+      chownSync(home, uid, gid);
+      const modules = join(suiteRoot, "node_modules"); // the Node project's (koffi, sysipc)
+      if (existsSync(modules)) this.#copy(modules);
+    } catch (e) {
+      rmSync(this.dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  /**
+   * A new directory the other user can reach: under `$TMPDIR` if its every
+   * ancestor lets others through, else under `/tmp` or `/dev/shm`.
+   */
+  static #reachableDir(): string {
+    for (const base of [tmpdir(), "/tmp", "/dev/shm"]) {
+      let ok = true;
+      for (let d = resolve(base); ok; d = dirname(d)) {
+        try {
+          ok = (statSync(d).mode & 0o001) !== 0;
+        } catch {
+          ok = false;
+        }
+        if (d === dirname(d)) break;
+      }
+      if (!ok) continue;
+      const dir = mkdtempSync(join(base, "sysipc_as_user_"));
+      chmodSync(dir, 0o755);
+      return dir;
+    }
+    throw new Error(`no temporary directory others can reach (tried ${tmpdir()}, /tmp, /dev/shm)`);
+  }
+
+  /** Copies a file or tree of the suite into the copy, at the same relative path. */
+  #copy(path: string): string {
+    const rel = relative(suiteRoot, path);
+    if (rel.startsWith(`..${sep}`) || rel === "..") {
+      throw new Error(`${path} is outside the suite's root ${suiteRoot}`);
+    }
+    const to = join(this.dir, "app", rel);
+    if ([...this.#copied].some((c) => rel === c || rel.startsWith(c + sep))) return to;
+    mkdirSync(dirname(to), { recursive: true });
+    cpSync(path, to, { recursive: true, verbatimSymlinks: true });
+    makeReadable(to);
+    for (let d = dirname(to); d.startsWith(this.dir + sep); d = dirname(d)) chmodSync(d, 0o755);
+    this.#copied.add(rel);
+    return to;
+  }
+
+  /** The runtime, where the other user can run it (copied into the directory if need be). */
+  async #reachableRuntime(): Promise<string> {
+    if (this.#runtime === process.execPath) {
+      const r = await run("setpriv", [...this.#ids, "test", "-x", process.execPath]);
+      if (r.code !== 0) {
+        const copy = join(this.dir, "bin", basename(process.execPath));
+        mkdirSync(dirname(copy));
+        chmodSync(dirname(copy), 0o755);
+        copyFileSync(process.execPath, copy);
+        chmodSync(copy, 0o755);
+        this.#runtime = copy;
+      }
+    }
+    return this.#runtime;
+  }
+
+  /** Runs a fixture of `tests/fixtures/` as the other user, to its end. */
+  async runFixture(name: string, args: readonly (string | number)[] = []): Promise<Output> {
+    const script = scriptPath(fixture(name));
+    let copy = "";
+    for (const file of importClosure(script)) {
+      const to = this.#copy(file);
+      if (file === resolve(script)) copy = to;
+    }
+    const runtime = await this.#reachableRuntime();
+    const [, argv] = childArgv(copy, args.map(String));
+    const home = join(this.dir, "home");
+    return await run("setpriv", [
+      ...this.#ids,
+      "env",
+      `HOME=${home}`,
+      `TMPDIR=${home}`,
+      `DENO_DIR=${home}/deno`, // Deno caches what it transpiles
+      "BUN_RUNTIME_TRANSPILER_CACHE_PATH=0", // Bun, off
+      runtime,
+      ...argv,
+    ], { cwd: join(this.dir, "app") });
+  }
+
+  [Symbol.dispose](): void {
+    rmSync(this.dir, { recursive: true, force: true });
+  }
 }
