@@ -5,8 +5,9 @@
  * Bun's `i64_fast`/`u64_fast`, a `number` when it fits in 53 bits and a
  * `bigint` otherwise, as on Deno.
  *
- * `bun:ffi` calls are synchronous only: a `nonblocking` function runs on the
- * Worker pool of offthread.ts, each Worker with its own `dlopen`.
+ * `bun:ffi` calls are synchronous only: a `nonblocking` or `cancellable`
+ * function runs on the Worker pool of offthread.ts, each Worker with its own
+ * `dlopen`.
  *
  * Nothing here imports `bun:ffi` at module load (Deno could not even resolve
  * it): `bunBackend()` takes it from `process.getBuiltinModule`.
@@ -22,7 +23,9 @@ import type {
   Pointer,
   SymbolTable,
 } from "./types.ts";
-import { OffThread, workerSource } from "./offthread.ts";
+import { OffThread } from "./offthread.ts";
+import { installInterrupter, INTERRUPT_SYMBOLS } from "./interrupt.ts";
+import { bunThreadNative } from "./thread_main.ts";
 import { detachByTransfer } from "./transfer.ts";
 
 /** The part of `bun:ffi` this backend uses. */
@@ -35,12 +38,6 @@ interface BunFfi {
   toArrayBuffer(ptr: number, byteOffset: number, byteLength: number): ArrayBuffer;
   read: { ptr(ptr: number, offset?: number): number };
   CString: new (ptr: number) => unknown;
-}
-
-/** A Worker as Bun has it (`ref`/`unref` like Node's). */
-interface BunWorker extends Worker {
-  ref(): void;
-  unref(): void;
 }
 
 const PARAM_TYPES: Record<NativeType, string> = {
@@ -75,42 +72,16 @@ const RESULT_TYPES: Record<NativeResultType, string> = {
   void: "void",
 };
 
-/** The Worker's part of the off-thread protocol (see offthread.ts). */
-const WORKER_PRELUDE = `
-import { dlopen } from "bun:ffi";
-const P = ${JSON.stringify(PARAM_TYPES)}, R = ${JSON.stringify(RESULT_TYPES)};
-const start = (run) => {
-  self.onmessage = ({ data }) => {
-    self.onmessage = null;
-    run(data);
-    self.close();
-  };
-};
-const bind = (d) =>
-  dlopen(d.path, { [d.symbol]: { args: d.parameters.map((p) => P[p]), returns: R[d.result] } })
-    .symbols[d.symbol];
-const pointer = (address) => Number(address);
-`;
-
 /** Creates the Bun backend. Call only on Bun. */
 export function bunBackend(): Backend {
   // deno-lint-ignore no-explicit-any
   const proc = (globalThis as any).process;
   const ffi = proc.getBuiltinModule("bun:ffi") as BunFfi;
-  let url: string | undefined;
-  const pool = new OffThread((sab, died) => {
-    url ??= URL.createObjectURL(
-      new Blob([workerSource(WORKER_PRELUDE)], { type: "text/javascript" }),
-    );
-    const w = new Worker(url) as BunWorker;
-    w.addEventListener("error", (e) => {
-      e.preventDefault();
-      died(e.message);
-    });
-    w.addEventListener("close", () => died("the Worker exited"));
-    w.postMessage(sab);
-    return w;
-  }, (buf) => BigInt(addressOf(buf)));
+  const pool = new OffThread({
+    native: bunThreadNative,
+    addressOf: (buf) => BigInt(addressOf(buf)),
+    interrupter: (path) => installInterrupter(backend.open(path, INTERRUPT_SYMBOLS)),
+  });
 
   /** The address of a buffer's first byte; the bytes are off the JS heap first. */
   function addressOf(buf: ArrayBufferView | ArrayBuffer): number {
@@ -121,7 +92,7 @@ export function bunBackend(): Backend {
     return ffi.ptr(buf);
   }
 
-  return {
+  const backend: Backend = {
     name: `Bun ${proc.versions?.bun ?? ""}`.trim(),
     open<S extends SymbolTable>(path: string, table: S): Bound<S> {
       const out: Record<string, unknown> = {};
@@ -131,7 +102,8 @@ export function bunBackend(): Backend {
       for (const [key, def] of Object.entries(table)) {
         // A nonblocking function is bound here too, so a missing symbol fails
         // now, as on Deno; the Worker makes the call.
-        if (def.nonblocking) out[key] = pool.bind(path, key, def);
+        if (def.cancellable) out[key] = pool.bindCancellable(path, key, def);
+        else if (def.nonblocking) out[key] = pool.bind(path, key, def);
         const sym = def.name ?? key;
         let g = groups.find((g) => !g.some(([, s]) => s === sym));
         if (!g) groups.push(g = []);
@@ -146,7 +118,9 @@ export function bunBackend(): Backend {
           };
         }
         const lib = ffi.dlopen(path, spec);
-        for (const [key, sym, def] of g) if (!def.nonblocking) out[key] = lib.symbols[sym];
+        for (const [key, sym, def] of g) {
+          if (!def.nonblocking && !def.cancellable) out[key] = lib.symbols[sym];
+        }
       }
       return out as Bound<S>;
     },
@@ -175,4 +149,5 @@ export function bunBackend(): Backend {
       return detachByTransfer(buf);
     },
   };
+  return backend;
 }

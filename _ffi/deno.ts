@@ -5,6 +5,9 @@
  */
 import type { Backend, Bound, Pointer, SymbolTable } from "./types.ts";
 import { detachByTransfer } from "./transfer.ts";
+import { OffThread } from "./offthread.ts";
+import { installInterrupter, INTERRUPT_SYMBOLS } from "./interrupt.ts";
+import { denoThreadNative } from "./thread_main.ts";
 
 // deno-lint-ignore no-explicit-any
 type AnyPointer = any;
@@ -24,12 +27,26 @@ const bases = new WeakMap<ArrayBuffer, bigint>();
 /** Creates the Deno backend; call only where `globalThis.Deno.dlopen` exists. */
 export function denoBackend(): Backend {
   const D = Deno;
-  return {
+  // `cancellable` functions run on Workers of our own (offthread.ts); Deno's
+  // own `nonblocking` runs on a runtime thread no one may signal.
+  const pool = new OffThread({
+    native: denoThreadNative,
+    addressOf: (buf) => backend.addressOf(buf),
+    interrupter: (path) => installInterrupter(backend.open(path, INTERRUPT_SYMBOLS)),
+  });
+  const backend: Backend = {
     name: "Deno",
     open<S extends SymbolTable>(path: string, table: S): Bound<S> {
-      // Our table vocabulary is a subset of Deno's ForeignFunction: pass it on.
+      // Our table vocabulary is a subset of Deno's ForeignFunction: pass it on
+      // (a cancellable function is bound here too, so a missing symbol fails now).
       const lib = D.dlopen(path, table as unknown as Deno.ForeignLibraryInterface);
-      return lib.symbols as unknown as Bound<S>;
+      const entries = Object.entries(table);
+      if (!entries.some(([, def]) => def.cancellable)) return lib.symbols as unknown as Bound<S>;
+      const out: Record<string, unknown> = { ...lib.symbols };
+      for (const [key, def] of entries) {
+        if (def.cancellable) out[key] = pool.bindCancellable(path, key, def);
+      }
+      return out as Bound<S>;
     },
     addressOf(buf) {
       const ab = (buf instanceof ArrayBuffer ? buf : buf.buffer) as ArrayBuffer;
@@ -64,4 +81,5 @@ export function denoBackend(): Backend {
       return detachByTransfer(buf);
     },
   };
+  return backend;
 }

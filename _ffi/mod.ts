@@ -10,6 +10,8 @@ export type {
   Backend,
   Bound,
   BufferArg,
+  CallOutcome,
+  CancellableCall,
   FnDef,
   NativeType,
   Pointer,

@@ -8,8 +8,8 @@
  * synchronous function is koffi's own function, with no wrapper on the hot
  * path.
  *
- * `nonblocking` functions run on the Worker pool of offthread.ts
- * (`worker_threads`, each Worker loading koffi itself), not through koffi's
+ * `nonblocking` and `cancellable` functions run on the Worker pool of
+ * offthread.ts (`worker_threads`, each Worker loading koffi itself), not through koffi's
  * `.async()`: that one uses the libuv thread pool, four threads shared with
  * `fs`, `dns` and `crypto`, and four pending FIFO opens left no thread for
  * the shared waiter's `poll()`, so a pipe read hung (reproduced).
@@ -19,7 +19,9 @@
  *
  * @module
  */
-import { OffThread, workerSource } from "./offthread.ts";
+import { OffThread, spawnNodeWorker } from "./offthread.ts";
+import { installInterrupter, INTERRUPT_SYMBOLS } from "./interrupt.ts";
+import { koffiThreadNative } from "./thread_main.ts";
 import type {
   Backend,
   Bound,
@@ -66,21 +68,6 @@ const KOFFI_TYPES: Record<NativeType | NativeResultType, string> = {
 
 // deno-lint-ignore no-explicit-any
 type Any = any;
-
-/** The Worker's part of the off-thread protocol (see offthread.ts), CommonJS. */
-const WORKER_PRELUDE = `
-const { workerData } = require("node:worker_threads");
-const koffi = require(workerData.koffi);
-const T = ${JSON.stringify(KOFFI_TYPES)};
-const libs = new Map();
-const start = (run) => run(workerData.sab);
-const bind = (d) => {
-  let lib = libs.get(d.path);
-  if (!lib) libs.set(d.path, lib = koffi.load(d.path));
-  return lib.func(d.symbol, T[d.result], d.parameters.map((p) => T[p]));
-};
-const pointer = (address) => address;
-`;
 
 /** A CommonJS `require` for this module's location, or undefined off Node/Bun. */
 function nodeRequire(from: string): ((id: string) => unknown) | undefined {
@@ -145,23 +132,22 @@ export function nodeBackend(): Backend {
   const { koffi, path: koffiPath } = loadKoffi();
   const libs = new Map<string, KoffiLibrary>();
   const proc = (globalThis as Any).process;
-  const { Worker } = proc.getBuiltinModule("node:worker_threads");
   let exitHooked = false;
-  const pool = new OffThread((sab, died) => {
-    if (!exitHooked) {
-      exitHooked = true;
-      proc.on("exit", exitPastBlockedWorkers(koffi, proc, () => pool.busy));
-    }
-    const w = new Worker(workerSource(WORKER_PRELUDE), {
-      eval: true,
-      workerData: { sab, koffi: koffiPath },
-    });
-    w.on("error", (e: Error) => died(String(e?.message ?? e)));
-    w.on("exit", (code: number) => died(`the Worker exited (code ${code})`));
-    return w;
-  }, (buf) => koffi.address(buf));
+  const pool = new OffThread({
+    native: koffiThreadNative,
+    nativeArg: koffiPath,
+    spawn(source, data, died) {
+      if (!exitHooked) {
+        exitHooked = true;
+        proc.on("exit", exitPastBlockedWorkers(koffi, proc, () => pool.busy));
+      }
+      return spawnNodeWorker(source, data, died);
+    },
+    addressOf: (buf) => koffi.address(buf),
+    interrupter: (path) => installInterrupter(backend.open(path, INTERRUPT_SYMBOLS)),
+  });
 
-  return {
+  const backend: Backend = {
     name: `Node.js (koffi ${koffi.version})`,
     open<S extends SymbolTable>(path: string, table: S): Bound<S> {
       let lib = libs.get(path);
@@ -177,7 +163,11 @@ export function nodeBackend(): Backend {
           KOFFI_TYPES[def.result],
           def.parameters.map((p) => KOFFI_TYPES[p]),
         );
-        out[key] = def.nonblocking ? pool.bind(path, key, def) : fn;
+        out[key] = def.cancellable
+          ? pool.bindCancellable(path, key, def)
+          : def.nonblocking
+          ? pool.bind(path, key, def)
+          : fn;
       }
       return out as Bound<S>;
     },
@@ -208,4 +198,5 @@ export function nodeBackend(): Backend {
       return detachByTransfer(buf);
     },
   };
+  return backend;
 }

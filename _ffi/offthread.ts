@@ -1,113 +1,56 @@
 /**
- * Off-thread calls for runtimes whose FFI has no `nonblocking` of its own
- * (Bun), or whose own one would starve (koffi's `.async()` runs on the libuv
- * thread pool: four threads shared with `fs`, `dns` and `crypto`, so four
- * pending FIFO opens left no thread for the shared waiter's `poll()` and a
- * pipe read hung — reproduced).
+ * Off-thread calls on threads this library owns: a small pool of Workers,
+ * each with its own binding of the library and a `SharedArrayBuffer` control
+ * block (see thread_main.ts for the Worker's side).
  *
- * A small pool of Workers, each with its own binding of the library and a
- * `SharedArrayBuffer` control block. The JavaScript thread turns buffer
- * arguments into raw addresses (the backend makes sure the bytes are off the
- * JS heap, where they never move), keeps the buffers referenced until the
- * call returns, writes the arguments into an idle Worker's block and wakes it
- * (`Atomics.notify`). The Worker, parked in `Atomics.wait` outside any event
- * loop, makes the blocking call, writes the result and wakes the JavaScript
- * thread, which waits with `Atomics.waitAsync`: no event-loop message either
- * way. Measured after a pause (the usual case for a wait): 60–65 µs on Bun
- * (95–100 µs with `postMessage`), ~70 µs on Node; Deno's `nonblocking` takes
- * 70–100 µs here.
+ * Two kinds of call run here:
  *
- * A Worker is `ref()`ed only while it is in a call: a pending call keeps the
- * process alive (as on Deno), idle Workers never do. A Worker blocked in C
- * cannot be stopped, though, and Node joins its Workers when the process
- * exits: the Node backend then ends the process with `_exit()` after the
- * last `exit` listener (see node.ts). One Worker per concurrently blocked
- * call; at most {@linkcode MAX_IDLE} stay once idle, the others are told to
- * quit.
+ * - `nonblocking` functions on runtimes whose FFI has none of its own (Bun),
+ *   or whose own one would starve (koffi's `.async()` runs on the libuv
+ *   thread pool: four threads shared with `fs`, `dns` and `crypto`, so four
+ *   pending FIFO opens left no thread for the shared waiter's `poll()` and a
+ *   pipe read hung — reproduced). The promise gives the result.
+ * - `cancellable` functions, on every runtime: the call gives the result
+ *   *and the errno it left* (read on the Worker's own thread, right after the
+ *   call) and can be interrupted: `cancel()` sends
+ *   the Worker's thread a signal (interrupt.ts) whose handler is installed
+ *   without `SA_RESTART`, so a blocked `semop`/`semtimedop` (and `msgrcv`,
+ *   `sem_wait`, a futex wait) returns `EINTR`; it repeats the signal every
+ *   {@linkcode KICK_MS} ms until the call has returned, which closes the
+ *   window between the Worker's last look at the cancel flag and its entry
+ *   into the kernel. The call stays in the kernel's queue the whole time (a
+ *   semaphore's `semncnt` counts it), and an idle pool costs no CPU.
+ *
+ * The JavaScript thread turns buffer arguments into raw addresses (the
+ * backend makes sure the bytes are off the JS heap, where they never move),
+ * keeps the buffers referenced until the call returns, writes the arguments
+ * into an idle Worker's block and wakes it (`Atomics.notify`). The Worker,
+ * parked in `Atomics.wait` outside any event loop, makes the call, writes the
+ * result and wakes the JavaScript thread, which waits with
+ * `Atomics.waitAsync`: no event-loop message either way. Measured after a
+ * pause (the usual case for a wait): 60–65 µs on Bun (95–100 µs with
+ * `postMessage`), ~70 µs on Node.
+ *
+ * The Workers are `node:worker_threads` Workers on all three runtimes
+ * (Deno and Bun have the module too): their `ref()`/`unref()` let a Worker
+ * hold the process open only while it is in a call (Deno's web `Worker`
+ * holds it open for as long as it lives). A Worker blocked in C cannot be
+ * stopped, though, and Node joins its Workers when the process exits: the
+ * Node backend then ends the process with `_exit()` after the last `exit`
+ * listener (see node.ts). One Worker per concurrently blocked call; at most
+ * {@linkcode MAX_IDLE} stay once idle, the others are told to quit.
  *
  * @module
  */
-import type { FnDef, NativeResultType, NativeType } from "./types.ts";
+import type { CallOutcome, CancellableCall, FnDef, NativeType } from "./types.ts";
+import type { Interrupter } from "./interrupt.ts";
+import { CB, KIND, type ThreadFnDef, type ThreadNative, threadSource } from "./thread_main.ts";
 
 /** Idle Workers kept for the next blocking call. */
 export const MAX_IDLE = 4;
 
-/**
- * The control block: `i32[0]` the state, `i32[1]` the function's id,
- * `i32[2]` the length of its JSON definition when this Worker has not seen
- * it yet (else 0) and then the result's kind, `i32[3]` the length of an
- * error message; 8-byte argument slots from `ARGS`, the result at `RESULT`,
- * text (definition or error) from `TEXT`.
- */
-const CB = {
-  IDLE: 0,
-  CALL: 1,
-  DONE: 2,
-  QUIT: 3,
-  ARGS: 16,
-  MAX_ARGS: 16,
-  RESULT: 144,
-  TEXT: 160,
-  BYTES: 4096,
-} as const;
-/** Result kinds in `i32[2]` once `DONE`. */
-const KIND = { NUMBER: 0, BIGINT: 1, NULL: 2, ERROR: 3, VOID: 4, UBIGINT: 5 } as const;
-
-/** What a Worker is told about a function (JSON in the control block). */
-export interface WorkerFnDef {
-  path: string;
-  symbol: string;
-  parameters: readonly NativeType[];
-  result: NativeResultType;
-}
-
-/**
- * The Worker's side, in plain JavaScript, around a runtime's own part.
- *
- * @param prelude Defines `start(run)` (calls `run(sab)` once the control
- *   block is there), `bind(def)` (a function for a {@linkcode WorkerFnDef})
- *   and `pointer(address)` (a nonzero `bigint` address as the FFI takes it).
- */
-export function workerSource(prelude: string): string {
-  return `${prelude}
-const CB = ${JSON.stringify(CB)}, KIND = ${JSON.stringify(KIND)};
-start((sab) => {
-  const i32 = new Int32Array(sab), i64 = new BigInt64Array(sab), u64 = new BigUint64Array(sab);
-  const f64 = new Float64Array(sab), bytes = new Uint8Array(sab), fns = new Map(), A = CB.ARGS / 8, R = CB.RESULT / 8;
-  for (;;) {
-    let s;
-    while ((s = Atomics.load(i32, 0)) !== CB.CALL && s !== CB.QUIT) Atomics.wait(i32, 0, s);
-    if (s === CB.QUIT) return;
-    try {
-      if (i32[2] > 0) {
-        const d = JSON.parse(new TextDecoder().decode(bytes.slice(CB.TEXT, CB.TEXT + i32[2])));
-        fns.set(i32[1], { f: bind(d), parameters: d.parameters });
-      }
-      const fn = fns.get(i32[1]);
-      const argv = fn.parameters.map((t, i) =>
-        t === "f64" ? f64[A + i]
-        : t === "pointer" || t === "buffer" ? (i64[A + i] === 0n ? null : pointer(i64[A + i]))
-        : t === "u64" || t === "usize" ? u64[A + i]
-        : t === "i64" || t === "isize" ? i64[A + i]
-        : Number(i64[A + i]));
-      const v = fn.f(...argv);
-      if (v === undefined) i32[2] = KIND.VOID;
-      else if (v === null) i32[2] = KIND.NULL;
-      else if (typeof v === "bigint" && v > 0x7fffffffffffffffn) { u64[R] = v; i32[2] = KIND.UBIGINT; }
-      else if (typeof v === "bigint") { i64[R] = v; i32[2] = KIND.BIGINT; }
-      else { f64[R] = v; i32[2] = KIND.NUMBER; }
-    } catch (e) {
-      const m = new TextEncoder().encode(String((e && e.message) || e)).subarray(0, CB.BYTES - CB.TEXT);
-      bytes.set(m, CB.TEXT);
-      i32[3] = m.length;
-      i32[2] = KIND.ERROR;
-    }
-    Atomics.store(i32, 0, CB.DONE);
-    Atomics.notify(i32, 0);
-  }
-});
-`;
-}
+/** How often a cancellation re-sends its signal until the call returns (ms). */
+export const KICK_MS = 2;
 
 /** A started Worker, as the pool needs it. */
 export interface PoolWorker {
@@ -116,10 +59,35 @@ export interface PoolWorker {
 }
 
 /**
- * Starts a Worker running {@linkcode workerSource} on `sab`; calls `died`
- * with a message if the Worker fails or exits on its own.
+ * Starts a Worker running `source` with `workerData`; calls `died` with a
+ * message if the Worker fails or exits on its own.
  */
-export type SpawnWorker = (sab: SharedArrayBuffer, died: (message: string) => void) => PoolWorker;
+export type SpawnWorker = (
+  source: string,
+  workerData: unknown,
+  died: (message: string) => void,
+) => PoolWorker;
+
+/** The Worker's start-up data (see {@linkcode threadSource}). */
+interface ThreadData {
+  sab: SharedArrayBuffer;
+  libc: string;
+  arg: string;
+}
+
+/**
+ * Starts a `node:worker_threads` Worker from source text (Deno, Node.js and
+ * Bun all have the module; starting from text needs no read permission).
+ */
+export const spawnNodeWorker: SpawnWorker = (source, workerData, died) => {
+  // deno-lint-ignore no-explicit-any
+  const proc = (globalThis as any).process;
+  const { Worker } = proc.getBuiltinModule("node:worker_threads");
+  const w = new Worker(source, { eval: true, workerData });
+  w.on("error", (e: Error) => died(String(e?.message ?? e)));
+  w.on("exit", (code: number) => died(`the Worker exited (code ${code})`));
+  return w;
+};
 
 interface Slot {
   worker: PoolWorker;
@@ -141,24 +109,33 @@ type WaitAsync = (
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The Worker pool that runs `nonblocking` calls. */
+/** What the pool needs from its backend. */
+export interface OffThreadOptions {
+  /** The runtime's `*ThreadNative` function (thread_main.ts). */
+  native: (arg: string) => ThreadNative;
+  /** Its argument (koffi's path on Node). */
+  nativeArg?: string;
+  /** Starts one Worker; {@linkcode spawnNodeWorker} unless a backend needs more. */
+  spawn?: SpawnWorker;
+  /** The address of a buffer's first byte, stable while it is referenced. */
+  addressOf: (buf: ArrayBufferView | ArrayBuffer) => bigint;
+  /** Installs the cancel signal's handler (once) for the C library at `path`. */
+  interrupter: (path: string) => Interrupter;
+}
+
+/** The Worker pool. */
 export class OffThread {
-  #spawnWorker: SpawnWorker;
-  #addressOf: (buf: ArrayBufferView | ArrayBuffer) => bigint;
+  #o: OffThreadOptions;
+  #source: string | undefined;
+  #libc: string | undefined;
+  #interrupter: Interrupter | undefined;
   #idle: Slot[] = [];
   #nextId = 0;
   #busy = 0;
 
-  /**
-   * @param spawnWorker Starts one Worker.
-   * @param addressOf The address of a buffer's first byte, stable while it is referenced.
-   */
-  constructor(
-    spawnWorker: SpawnWorker,
-    addressOf: (buf: ArrayBufferView | ArrayBuffer) => bigint,
-  ) {
-    this.#spawnWorker = spawnWorker;
-    this.#addressOf = addressOf;
+  /** @param options What the pool needs from its backend. */
+  constructor(options: OffThreadOptions) {
+    this.#o = options;
   }
 
   /** How many calls are in progress on a Worker. */
@@ -166,47 +143,96 @@ export class OffThread {
     return this.#busy;
   }
 
+  #prepare(path: string, key: string, def: FnDef): { id: number; json: Uint8Array } {
+    if (def.parameters.length > CB.MAX_ARGS) {
+      throw new RangeError(`An off-thread function takes at most ${CB.MAX_ARGS} parameters`);
+    }
+    this.#libc ??= path;
+    const tdef: ThreadFnDef = {
+      path,
+      symbol: def.name ?? key,
+      parameters: def.parameters,
+      result: def.result,
+    };
+    const json = encoder.encode(JSON.stringify(tdef));
+    if (json.length > CB.BYTES - CB.TEXT) throw new RangeError("Function definition too long");
+    return { id: this.#nextId++, json };
+  }
+
   /**
-   * A function that runs `def` (from library `path`) on a pool Worker.
+   * A function that runs `def` (from library `path`) on a pool Worker and
+   * resolves to its result.
    *
    * @param path The library.
    * @param key The table key (the C symbol unless `def.name` says otherwise).
    * @param def The function.
    */
   bind(path: string, key: string, def: FnDef): (...args: unknown[]) => Promise<unknown> {
-    if (def.parameters.length > CB.MAX_ARGS) {
-      throw new RangeError(`A nonblocking function takes at most ${CB.MAX_ARGS} parameters`);
-    }
-    const id = this.#nextId++;
-    const wdef: WorkerFnDef = {
-      path,
-      symbol: def.name ?? key,
-      parameters: def.parameters,
-      result: def.result,
-    };
-    const json = encoder.encode(JSON.stringify(wdef));
-    if (json.length > CB.BYTES - CB.TEXT) throw new RangeError("Function definition too long");
+    const { id, json } = this.#prepare(path, key, def);
     const types = def.parameters;
     return async (...args: unknown[]) => {
-      const result = await this.#run(id, json, types, args);
+      const { slot, done } = this.#start(id, json, types, args);
+      await done;
       args.length = 0; // `args` held the buffers until the Worker was done with their addresses
-      return result;
+      return this.#finish(slot, id).result;
     };
   }
 
-  async #run(
+  /**
+   * A function that starts `def` (from library `path`) on a pool Worker and
+   * returns a {@linkcode CancellableCall}.
+   *
+   * @param path The library.
+   * @param key The table key (the C symbol unless `def.name` says otherwise).
+   * @param def The function.
+   */
+  bindCancellable(path: string, key: string, def: FnDef): (...args: unknown[]) => CancellableCall {
+    const { id, json } = this.#prepare(path, key, def);
+    const types = def.parameters;
+    return (...args: unknown[]) => {
+      // The handler exists before any call could need the signal.
+      const interrupter = this.#interrupter ??= this.#o.interrupter(path);
+      const { slot, done } = this.#start(id, json, types, args);
+      let over = false;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const outcome = done.then(() => {
+        over = true;
+        if (timer !== undefined) clearTimeout(timer);
+        args.length = 0;
+        return this.#finish(slot, id);
+      });
+      const kick = () => {
+        timer = undefined;
+        if (over || Atomics.load(slot.i32, CB.STATE) !== CB.CALL) return;
+        // 0 until the Worker has started: then the flag alone stops the call.
+        const tid = Atomics.load(slot.i32, CB.TID);
+        if (tid !== 0) interrupter.interrupt(tid);
+        timer = setTimeout(kick, KICK_MS);
+      };
+      return {
+        done: outcome,
+        cancel() {
+          if (over || Atomics.load(slot.i32, CB.CANCEL) !== 0) return;
+          Atomics.store(slot.i32, CB.CANCEL, 1);
+          kick();
+        },
+      };
+    };
+  }
+
+  #start(
     id: number,
     json: Uint8Array,
     types: readonly NativeType[],
     args: unknown[],
-  ): Promise<unknown> {
+  ): { slot: Slot; done: Promise<void> } {
     // Addresses first: a throw here must not leave a Worker marked busy.
-    const slots = types.map((t, i) => {
+    const values = types.map((t, i) => {
       const v = args[i];
       if (v === null || v === undefined) return 0n;
       if (t === "buffer") {
         const b = v as ArrayBufferView | ArrayBuffer;
-        return b.byteLength === 0 ? 0n : this.#addressOf(b);
+        return b.byteLength === 0 ? 0n : this.#o.addressOf(b);
       }
       return t === "f64" ? v : BigInt(v as number | bigint);
     });
@@ -214,33 +240,41 @@ export class OffThread {
     while (slot?.dead) slot = this.#idle.pop();
     slot ??= this.#spawn();
     const { i32, i64, f64, bytes } = slot;
-    i32[1] = id;
-    i32[2] = 0;
+    i32[CB.FN] = id;
+    i32[CB.KIND] = 0;
+    i32[CB.CANCEL] = 0;
     if (!slot.known.has(id)) {
       bytes.set(json, CB.TEXT);
-      i32[2] = json.length;
+      i32[CB.KIND] = json.length;
       slot.known.add(id);
     }
     types.forEach((t, i) => {
-      if (t === "f64") f64[CB.ARGS / 8 + i] = Number(slots[i]);
-      else i64[CB.ARGS / 8 + i] = slots[i] as bigint;
+      if (t === "f64") f64[CB.ARGS / 8 + i] = Number(values[i]);
+      else i64[CB.ARGS / 8 + i] = values[i] as bigint;
     });
     this.#busy++;
-    slot.worker.ref(); // a pending call keeps the process alive (Node and Bun: checked)
-    Atomics.store(i32, 0, CB.CALL);
-    Atomics.notify(i32, 0);
-    try {
-      // deno-lint-ignore no-explicit-any
-      const w = ((Atomics as any).waitAsync as WaitAsync)(i32, 0, CB.CALL);
-      if (w.async) await w.value;
-    } finally {
-      slot.worker.unref();
-      this.#busy--;
-    }
-    const kind = i32[2];
+    slot.worker.ref(); // a pending call keeps the process alive
+    Atomics.store(i32, CB.STATE, CB.CALL);
+    Atomics.notify(i32, CB.STATE);
+    const done = (async () => {
+      try {
+        // deno-lint-ignore no-explicit-any
+        const w = ((Atomics as any).waitAsync as WaitAsync)(i32, CB.STATE, CB.CALL);
+        if (w.async) await w.value;
+      } finally {
+        slot.worker.unref();
+        this.#busy--;
+      }
+    })();
+    return { slot, done };
+  }
+
+  #finish(slot: Slot, id: number): CallOutcome {
+    const { i32, i64, f64, bytes } = slot;
+    const kind = i32[CB.KIND];
     const r = CB.RESULT / 8;
     if (kind === KIND.ERROR) {
-      const message = decoder.decode(bytes.slice(CB.TEXT, CB.TEXT + i32[3]));
+      const message = decoder.decode(bytes.slice(CB.TEXT, CB.TEXT + i32[CB.TEXT_LEN]));
       slot.known.delete(id);
       this.#release(slot);
       throw new Error(`sysipc's off-thread call failed: ${message}`);
@@ -254,17 +288,19 @@ export class OffThread {
       : kind === KIND.NULL
       ? null
       : undefined;
+    const errno = i32[CB.ERRNO];
     this.#release(slot);
-    return result;
+    return { result, errno };
   }
 
   #release(slot: Slot): void {
     if (slot.dead) return;
+    Atomics.store(slot.i32, CB.STATE, CB.IDLE);
     if (this.#idle.length < MAX_IDLE) this.#idle.push(slot);
     else {
       slot.dead = true;
-      Atomics.store(slot.i32, 0, CB.QUIT);
-      Atomics.notify(slot.i32, 0);
+      Atomics.store(slot.i32, CB.STATE, CB.QUIT);
+      Atomics.notify(slot.i32, CB.STATE);
     }
   }
 
@@ -280,17 +316,19 @@ export class OffThread {
       known: new Set(),
       dead: false,
     };
-    slot.worker = this.#spawnWorker(sab, (message) => {
+    this.#source ??= threadSource(this.#o.native);
+    const data: ThreadData = { sab, libc: this.#libc!, arg: this.#o.nativeArg ?? "" };
+    slot.worker = (this.#o.spawn ?? spawnNodeWorker)(this.#source, data, (message) => {
       if (slot.dead) return;
       slot.dead = true;
       // Release a caller waiting on this Worker with the failure.
-      if (Atomics.load(slot.i32, 0) === CB.CALL) {
+      if (Atomics.load(slot.i32, CB.STATE) === CB.CALL) {
         const m = encoder.encode(message).subarray(0, CB.BYTES - CB.TEXT);
         slot.bytes.set(m, CB.TEXT);
-        slot.i32[3] = m.length;
-        slot.i32[2] = KIND.ERROR;
-        Atomics.store(slot.i32, 0, CB.DONE);
-        Atomics.notify(slot.i32, 0);
+        slot.i32[CB.TEXT_LEN] = m.length;
+        slot.i32[CB.KIND] = KIND.ERROR;
+        Atomics.store(slot.i32, CB.STATE, CB.DONE);
+        Atomics.notify(slot.i32, CB.STATE);
       }
     });
     slot.worker.unref();

@@ -37,6 +37,33 @@ export interface FnDef {
    * and only after a synchronous non-blocking attempt failed.
    */
   readonly nonblocking?: boolean;
+  /**
+   * Run the call on a thread of the library's own that a signal can
+   * interrupt (a syscall that blocks and fails with `EINTR` when a handler
+   * runs): the bound function returns a {@linkcode CancellableCall}, whose
+   * outcome carries the errno read on that thread. Costs the same thread hop.
+   */
+  readonly cancellable?: boolean;
+}
+
+/** What a `cancellable` call settles with. */
+export interface CallOutcome<R = unknown> {
+  /** The function's return value. */
+  result: R;
+  /** The errno the call left on its thread; meaningful only when `result` says it failed. */
+  errno: number;
+}
+
+/** A `cancellable` call in progress on one of the library's threads. */
+export interface CancellableCall<R = unknown> {
+  /** Settles once the call returned, interrupted or not. */
+  readonly done: Promise<CallOutcome<R>>;
+  /**
+   * Interrupts the call if it has not returned: one still to begin does not
+   * begin (`result` -1, `errno` EINTR), a blocked syscall fails with `EINTR`,
+   * one that completed meanwhile keeps its result. Idempotent.
+   */
+  cancel(): void;
 }
 
 /** A module's libc symbol table (declare it `as const`). */
@@ -65,8 +92,10 @@ type Params<P extends readonly NativeType[]> = {
 
 /** The callable functions a symbol table binds to. */
 export type Bound<S extends SymbolTable> = {
-  readonly [K in keyof S]: S[K] extends { nonblocking: true }
-    ? (...args: Params<S[K]["parameters"]>) => Promise<ResultValue<S[K]["result"]>>
+  readonly [K in keyof S]: S[K] extends { cancellable: true }
+    ? (...args: Params<S[K]["parameters"]>) => CancellableCall<ResultValue<S[K]["result"]>>
+    : S[K] extends { nonblocking: true }
+      ? (...args: Params<S[K]["parameters"]>) => Promise<ResultValue<S[K]["result"]>>
     : (...args: Params<S[K]["parameters"]>) => ResultValue<S[K]["result"]>;
 };
 
