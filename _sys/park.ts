@@ -4,6 +4,13 @@
  * thread, with a timeout, an `AbortSignal`, the handle's own cancellation
  * (dispose) and the object's removal.
  *
+ * The off-thread wait is one blocking call for the whole remaining time, on
+ * a thread of the library's own, which a cancellation interrupts (a signal:
+ * the call fails with `EINTR`; see `_ffi/offthread.ts`). So the waiter stays
+ * in the kernel's queue as long as it waits (a semaphore's `semncnt` counts
+ * it), a timeout is the kernel's own, an abort takes effect within a thread
+ * hop or so, and the call's errno is known.
+ *
  * Measured on the project's 2-core VMs (DESIGN.md, "Async without a thread
  * hop per call" and "Spin briefly before parking"): an off-thread call costs a
  * 70–100 µs thread hop, so the uncontended case must never take one, and a
@@ -45,13 +52,6 @@ export const SPIN_TRIES = 64;
 export const SPIN_MAX_US = 60;
 
 /**
- * Length of one off-thread wait (ms). A timeout is exact (the last slice
- * ends at the deadline); an abort or a dispose takes effect when the slice in
- * flight returns, so within this plus one thread hop.
- */
-export const SLICE_MS = 20;
-
-/**
  * The bounded spin: `sched_yield()` and `attempt()` again, up to
  * {@linkcode SPIN_TRIES} times or about {@linkcode SPIN_MAX_US} µs.
  *
@@ -79,6 +79,32 @@ export function spin<T>(attempt: () => T | WouldBlock): T | WouldBlock {
 export interface Parked {
   /** Set once the wait is to end: the rejection it ends with. */
   cancel?: { reason: unknown };
+  /** Interrupts the blocking call in flight, if any. */
+  interrupt?: () => void;
+}
+
+/**
+ * Ends a parked wait with `reason` (the first reason wins): the blocking
+ * call in flight is interrupted, and the wait rejects once it has returned.
+ *
+ * @param p The wait.
+ * @param reason What it rejects with.
+ */
+export function cancelParked(p: Parked, reason: unknown): void {
+  p.cancel ??= { reason };
+  p.interrupt?.();
+}
+
+/** A blocking call in progress off the JavaScript thread (see {@linkcode Waitable.block}). */
+export interface Blocking<T> {
+  /**
+   * The result; {@linkcode WOULD_BLOCK} when the call ended without
+   * completing (its time ran out, or it was interrupted); a rejection with
+   * the final error (e.g. `IpcError` EIDRM: the object was removed).
+   */
+  readonly done: Promise<T | WouldBlock>;
+  /** Interrupts the call if it has not returned (idempotent). */
+  interrupt(): void;
 }
 
 /** What {@linkcode park} needs from one kind of operation. */
@@ -91,11 +117,9 @@ export interface Waitable<T> {
   attempt(): T | WouldBlock;
   /**
    * The same operation, blocking off the JavaScript thread for at most `ms`
-   * milliseconds. Resolves with the result, or {@linkcode WOULD_BLOCK} when
-   * it did not complete (timed out, interrupted, or failed: errno does not
-   * survive an off-thread call, so the engine asks `attempt()` next).
+   * milliseconds (`Infinity`: no limit), interruptible.
    */
-  block(ms: number): Promise<T | WouldBlock>;
+  block(ms: number): Blocking<T>;
   /**
    * The rejection once the deadline has passed. It may look whether the
    * object still exists (a removal is reported as such, not as a timeout).
@@ -118,24 +142,21 @@ export interface ParkOptions {
   timeout: number;
   /** `performance.now()` when the operation began (the deadline counts from it). */
   start: number;
-  /** The handle's waits, so its dispose can cancel them. */
+  /** The handle's waits, so its dispose can cancel them ({@linkcode cancelParked}). */
   waits?: Set<Parked>;
 }
 
 /**
- * Waits off the JavaScript thread, in slices of at most {@linkcode SLICE_MS},
+ * Waits off the JavaScript thread with one blocking call for the time left,
  * until the operation completes, the deadline passes, `signal` aborts, the
- * handle cancels the wait, or `attempt()` throws (e.g. the object was
- * removed).
+ * handle cancels the wait, or the call fails for good (e.g. the object was
+ * removed). A call that ended early without a cancellation (another signal
+ * interrupted it) is made again for the time left.
  *
- * A slice that did not complete is explained by a synchronous follow-up:
- * before the deadline, `attempt()` (a result: done; would block: wait again;
- * a throw: that error); past the deadline, `expired()` — so nothing is taken
- * after the deadline.
- *
- * Giving up while a slice is in flight: the slice may still complete. The
- * promise never rejects while owning its result: it waits for the slice, and
- * if it completed, asks `giveBack()` before rejecting.
+ * Giving up while the call is in flight: the call may still complete. The
+ * promise never rejects while owning its result: it interrupts the call,
+ * waits for it to return, and if it completed, asks `giveBack()` before
+ * rejecting.
  *
  * @param w The operation.
  * @param o Deadline, signal and the handle's registry of waits.
@@ -145,9 +166,7 @@ export async function park<T>(w: Waitable<T>, o: ParkOptions): Promise<T> {
   const { signal, timeout, waits } = o;
   const deadline = o.start + timeout;
   const parked: Parked = {};
-  const onAbort = () => {
-    parked.cancel ??= { reason: signal!.reason };
-  };
+  const onAbort = () => cancelParked(parked, signal!.reason);
   signal?.addEventListener("abort", onAbort, { once: true });
   waits?.add(parked);
   // A result came in: keep it, or give it back if the wait was cancelled meanwhile.
@@ -158,19 +177,26 @@ export async function park<T>(w: Waitable<T>, o: ParkOptions): Promise<T> {
   try {
     for (;;) {
       if (parked.cancel !== undefined) throw parked.cancel.reason;
-      let slice = SLICE_MS;
+      let ms = Infinity;
       if (timeout !== Infinity) {
-        const left = deadline - performance.now();
-        if (left <= 0) throw w.expired();
-        if (left < slice) slice = left;
+        ms = deadline - performance.now();
+        if (ms <= 0) throw w.expired();
       }
-      const r = await w.block(slice);
+      const call = w.block(ms);
+      parked.interrupt = call.interrupt;
+      let r: T | WouldBlock;
+      try {
+        r = await call.done;
+      } catch (e) {
+        const c = parked.cancel as Parked["cancel"]; // set by an event during the await
+        throw c !== undefined ? c.reason : e;
+      } finally {
+        parked.interrupt = undefined;
+      }
       if (r !== WOULD_BLOCK) return settle(r);
       const c = parked.cancel as Parked["cancel"]; // set by an event during the await
-      if (c !== undefined) throw c.reason; // the slice failed: nothing taken
+      if (c !== undefined) throw c.reason; // the call failed: nothing taken
       if (timeout !== Infinity && performance.now() >= deadline) throw w.expired();
-      const again = w.attempt();
-      if (again !== WOULD_BLOCK) return settle(again);
     }
   } finally {
     waits?.delete(parked);

@@ -7,8 +7,11 @@
  *
  * An uncontended `acquire()` is one synchronous `semop` with `IPC_NOWAIT`. A
  * blocked one spins a few tens of µs (`sched_yield()` and retry), then waits
- * with `semtimedop` off the JavaScript thread in 20 ms slices, so the event
- * loop keeps running and a `timeout` or `AbortSignal` takes effect promptly.
+ * with one `semtimedop` on a thread of the library's own, so the event loop
+ * keeps running and the wait stays in the kernel's queue the whole time
+ * (`waitingForIncrease` and `ipcs -s -i` count it). A `timeout`, an
+ * `AbortSignal` or disposing the set handle ends the wait within a
+ * millisecond or so (the thread is interrupted with a signal).
  * A timeout rejects with a `DOMException` named `"TimeoutError"`, an abort
  * with `signal.reason`, a removal of the set with `IpcError` code `EIDRM`.
  *

@@ -7,7 +7,7 @@
  * @module
  */
 import { Errno, errno, errnoName } from "../_sys/errno.ts";
-import { park, type Parked, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
+import { cancelParked, park, type Parked, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { IpcError, timeoutError } from "../errors.ts";
 import { IPC, keyHex } from "./_ipc.ts";
@@ -81,7 +81,7 @@ export class SetCore {
 
   /** Cancels every parked wait of this handle with `reason`. */
   cancelAll(reason: unknown): void {
-    for (const w of this.waits) w.cancel ??= { reason };
+    for (const w of this.waits) cancelParked(w, reason);
   }
 }
 
@@ -187,11 +187,11 @@ export function perform(
 /**
  * `semtimedop` as a {@linkcode Waitable}.
  *
- * errno does not survive the off-thread call, so a failed slice is explained
- * by the engine's synchronous follow-up: the same operations with
- * `IPC_NOWAIT` (success: done; `EAGAIN`: the slice timed out or was
- * interrupted, wait again; `EIDRM`/`EINVAL`: removed); past the deadline,
- * `IPC_STAT` (the set exists: a timeout; it does not: removed).
+ * One `semtimedop` for the time left (NULL timeout: none), on a thread that
+ * a cancellation interrupts; its errno, read on that thread, says how it
+ * ended: `EAGAIN` its time ran out, `EINTR` it was interrupted (both: the
+ * engine decides), `EIDRM` the set was removed under it. Past the deadline,
+ * `IPC_STAT` tells a timeout (the set exists) from a removal.
  *
  * A cancellation that loses the race against a grant gives back what the
  * operations took ({@linkcode inverseOf}), with the same `SEM_UNDO` flag. If
@@ -220,11 +220,23 @@ function semWait(
       if (e === Errno.EAGAIN) return WOULD_BLOCK;
       throw core.fail(what, isGone(e) ? "semtimedop" : "semop", e);
     },
-    async block(ms) {
-      const ns = Math.max(1000, Math.ceil(ms * 1e6));
-      ts[0] = BigInt(Math.floor(ns / 1e9));
-      ts[1] = BigInt(ns % 1e9);
-      return await sys().semtimedop_wait(id, blocking, n, ts) === 0 ? undefined : WOULD_BLOCK;
+    block(ms) {
+      let limit: BigInt64Array | null = null;
+      if (ms !== Infinity) {
+        const ns = Math.max(1000, Math.ceil(ms * 1e6));
+        ts[0] = BigInt(Math.floor(ns / 1e9));
+        ts[1] = BigInt(ns % 1e9);
+        limit = ts;
+      }
+      const call = sys().semtimedop_wait(id, blocking, n, limit);
+      return {
+        done: call.done.then(({ result, errno }) => {
+          if (result === 0) return undefined;
+          if (errno === Errno.EAGAIN || errno === Errno.EINTR) return WOULD_BLOCK;
+          throw core.fail(what, "semtimedop", errno);
+        }),
+        interrupt: call.cancel,
+      };
     },
     expired() {
       const st = core.statInto();

@@ -112,15 +112,14 @@ export const sys = libc(
     semop: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // int semtimedop(int semid, struct sembuf *sops, size_t nsops,
     //                const struct timespec *timeout);
-    // Off the JavaScript thread: the one call that may block. errno is lost
-    // there, so callers decide from the result and a synchronous follow-up
-    // (an IPC_NOWAIT retry, or IPC_STAT). `struct timespec` is two 64-bit
-    // fields on both ABIs.
+    // The one call that blocks: on a thread of the library's own, where a
+    // signal interrupts it (EINTR) and its errno is read (`cancellable`).
+    // `struct timespec` is two 64-bit fields on both ABIs; NULL: no limit.
     semtimedop_wait: {
       name: "semtimedop",
       parameters: ["i32", "buffer", "usize", "buffer"],
       result: "i32",
-      nonblocking: true,
+      cancellable: true,
     },
     // int semctl(int semid, int semnum, int cmd, ... /* union semun arg */);
     //

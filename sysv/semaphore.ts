@@ -89,10 +89,11 @@ const NOWAIT_UNDO = IPC.NOWAIT | SEM_UNDO;
  *
  * The uncontended `acquire` is one synchronous `semop` with `IPC_NOWAIT` and
  * returns an already-settled promise. When it would block, it retries a few
- * tens of µs with `sched_yield()` in between, then waits with `semtimedop`
- * off the JavaScript thread, in short slices, so the event loop keeps running
- * and a `timeout` or `signal` takes effect within about 20 ms. Requires
- * `--allow-ffi`.
+ * tens of µs with `sched_yield()` in between, then waits with one
+ * `semtimedop` off the JavaScript thread, so the event loop keeps running,
+ * the wait is counted by {@linkcode Semaphore.waitingForIncrease} (and
+ * `ipcs`) for as long as it lasts, and a `timeout` or `signal` takes effect
+ * within about a millisecond. Requires `--allow-ffi`.
  *
  * @example A critical section, released even if the process is killed
  * ```ts
@@ -393,7 +394,11 @@ export class Semaphore {
 
   /**
    * How many processes are waiting for the value to increase (`GETNCNT`,
-   * `semncnt`, the `ncount` of `ipcs -s -i`).
+   * `semncnt`, the `ncount` of `ipcs -s -i`). Counts waits, not processes:
+   * each pending {@linkcode Semaphore.acquire} of this or another process
+   * counts once, for the whole time it waits (ours wait in the kernel on a
+   * thread of their own; only an acquire still in its first few tens of µs
+   * of retrying is not counted yet).
    *
    * @throws {IpcError} `EIDRM` if the set was removed.
    */

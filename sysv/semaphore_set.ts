@@ -562,8 +562,8 @@ export class SemaphoreSet {
   /**
    * Lets go of the handle: every wait parked through it (on any of its
    * semaphores) is cancelled and rejects with a `DOMException` named
-   * `"AbortError"` — once its in-flight `semtimedop` slice returns, within
-   * about 20 ms — so no thread stays parked; later calls throw
+   * `"AbortError"` — within about a millisecond: the thread waiting in
+   * `semtimedop` is interrupted — so no thread stays parked; later calls throw
    * `InvalidStateError`. A `lock()` taken before can still be released. The
    * set itself stays in the system: removal is explicit ({@linkcode remove}).
    * Idempotent.
