@@ -951,7 +951,10 @@ test("interop: our shm_client.ts feeds the seed's C server; killed, that server 
         const id = await waitForKey(key);
         assert.equal(shmRow(id)?.perms, 0o644);
         assert.equal(shmRow(id)?.size, 4097);
-        await using client = start(...exampleArgv("shm_client.ts", [dir, "5", "50"]));
+        // One letter per 250 ms: the client stays attached for a second, and the server,
+        // printing every 20 ms, shows each stage many times over — on a loaded machine
+        // too, where a 50 ms pace let this process miss the whole attachment.
+        await using client = start(...exampleArgv("shm_client.ts", [dir, "5", "250"]));
         // Sample `ipcs -m` nattch while the client runs.
         const seen = new Set<number>();
         let done = false;
@@ -995,13 +998,15 @@ test("interop: the seed's C client feeds our shm_server.ts, whose attachCount go
     const key = ftok(dir, 1);
     await assertNoShmLeak(async () => {
       const client = await compileC(interopFile("shm_client.c"), dir);
-      // 60 × 50 ms: long enough for the C client's 5 × 50 ms with room to spare.
-      await using srv = start(...exampleArgv("shm_server.ts", [dir, "60", "50"]));
+      // 80 × 50 ms: long enough for the C client's 5 × 200 ms with room to spare. The
+      // client's slow pace keeps it attached for most of a second, so the server's
+      // 50 ms samples see nattch 2 on a loaded machine too.
+      await using srv = start(...exampleArgv("shm_server.ts", [dir, "80", "50"]));
       try {
         const id = await waitForKey(key);
         assert.equal(shmRow(id)?.perms, 0o644, "mode 0644, as the seed");
         await sleep(200); // a few empty reads first, as in the seed
-        const c = await run(client, [dir, "5", "50"]);
+        const c = await run(client, [dir, "5", "200"]);
         assert.equal(c.code, 0, c.stderr);
         const out = await srv.output();
         assert.equal(out.code, 0, out.stderr);
