@@ -244,16 +244,12 @@ export class Mapping {
   ): T {
     const bpe = (ctor as { BYTES_PER_ELEMENT?: unknown } | undefined)?.BYTES_PER_ELEMENT;
     if (typeof ctor !== "function" || typeof bpe !== "number" || !(bpe > 0)) {
-      throw new TypeError(
-        `ctor must be a typed-array constructor such as Int32Array, got ${v.shown(ctor)}`,
-      );
+      throw v.typeError("ctor", "a typed-array constructor such as Int32Array", ctor);
     }
     const size = this.#src.size;
     v.integer(byteOffset, "byteOffset", { min: 0, max: size, limit: "the size" });
     if (byteOffset % bpe !== 0) {
-      throw new RangeError(
-        `byteOffset must be a multiple of ${bpe} for ${ctor.name}, got ${byteOffset}`,
-      );
+      throw v.rangeError("byteOffset", `a multiple of ${bpe} for ${ctor.name}`, byteOffset);
     }
     const fit = Math.floor((size - byteOffset) / bpe);
     const n = length === undefined ? fit : v.integer(length, "length", {

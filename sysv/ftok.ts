@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { cString, libc, toPath } from "../_ffi/mod.ts";
+import { cString, libc } from "../_ffi/mod.ts";
 import { errno } from "../_sys/errno.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
@@ -46,13 +46,13 @@ const sys = libc(
  * ```
  */
 export function ftok(path: string | URL, projectId: number): number {
-  const p = toPath(path, "path");
+  const p = v.path(path);
   v.integer(projectId, "projectId", {
     min: 1,
     max: 255,
     limit: "only its low 8 bits count, and 0 is invalid",
   });
-  const c = cString(p, "path");
+  const c = cString(p);
   const key = sys().ftok(c, projectId);
   if (key === -1) {
     // -1 is also a possible (if unlikely) key: ftok fails only when stat(2)

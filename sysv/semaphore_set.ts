@@ -102,17 +102,15 @@ function checkValues(values: unknown, count: number, name: string): Uint16Array 
     out.fill(checkAmount(values, name, 0));
     return out;
   }
-  if (!Array.isArray(values)) {
-    throw new TypeError(
-      `${name} must be a number or an array of ${count} numbers, got ${v.shown(values)}`,
+  const all = v.array(values, name, `a number or an array of ${count} numbers`);
+  if (all.length !== count) {
+    throw v.rangeError(
+      name,
+      `an array of one value per semaphore (${count})`,
+      `${all.length} values`,
     );
   }
-  if (values.length !== count) {
-    throw new RangeError(
-      `${name} must have one value per semaphore (${count}), got ${values.length}`,
-    );
-  }
-  for (let i = 0; i < count; i++) out[i] = checkAmount(values[i], `${name}[${i}]`, 0);
+  for (let i = 0; i < count; i++) out[i] = checkAmount(all[i], `${name}[${i}]`, 0);
   return out;
 }
 
@@ -254,8 +252,10 @@ export class SemaphoreSet {
   static open(key: number): SemaphoreSet {
     const k = checkKey(key);
     if (k === IPC_PRIVATE) {
-      throw new RangeError(
-        "IPC_PRIVATE names no set to open: reach a private set by its id with SemaphoreSet.fromId()",
+      throw v.rangeError(
+        "key",
+        "a key other than IPC_PRIVATE, which names no set to open (reach a private set by its id with SemaphoreSet.fromId())",
+        k,
       );
     }
     return SemaphoreSet.#openKey(k, 0, "open");
@@ -407,23 +407,15 @@ export class SemaphoreSet {
       const core = this.#core;
       const o = v.options(options);
       const timeout = v.waitOptions(o);
-      if (!Array.isArray(ops)) {
-        throw new TypeError(`ops must be an array of { index, delta, undo? }, got ${v.shown(ops)}`);
-      }
+      v.array(ops, "ops", "an array of { index, delta, undo? }");
       const max = limits().semopm;
       if (ops.length < 1 || ops.length > max) {
-        throw new RangeError(
-          `ops must hold 1 to ${max} operations (SEMOPM), got ${ops.length}`,
-        );
+        throw v.rangeError("ops", `an array of 1 to ${max} operations (SEMOPM)`, ops.length);
       }
       const buf = new Int16Array(ops.length * SEMBUF_SHORTS);
       for (let i = 0; i < ops.length; i++) {
         const op = ops[i];
-        if (op === null || typeof op !== "object") {
-          throw new TypeError(
-            `ops[${i}] must be an object { index, delta, undo? }, got ${v.shown(op)}`,
-          );
-        }
+        v.object(op, `ops[${i}]`, "an object { index, delta, undo? }");
         checkIndex(op.index, core.count, `ops[${i}].index`);
         const d = v.integer(op.delta, `ops[${i}].delta`, {
           min: -SEMVMX,

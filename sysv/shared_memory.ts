@@ -219,8 +219,10 @@ export class SharedMemory {
   static open(key: number, options?: SharedMemoryOpenOptions): SharedMemory {
     const k = checkKey(key);
     if (k === IPC_PRIVATE) {
-      throw new RangeError(
-        "IPC_PRIVATE (0) names no segment: open a private segment with SharedMemory.fromId(id)",
+      throw v.rangeError(
+        "key",
+        "a key other than IPC_PRIVATE, which names no segment (open a private segment by its id with SharedMemory.fromId())",
+        k,
       );
     }
     const readOnly = v.boolean(v.options(options).readOnly, "readOnly", false);

@@ -858,7 +858,7 @@ test("bad input gets a clear TypeError or RangeError before any system call", as
       assert.throws(() => SharedMemory.open(2 ** 40), RangeError);
       assert.throws(() => SharedMemory.open(IPC_PRIVATE), {
         name: "RangeError",
-        message: /SharedMemory\.fromId/,
+        message: /^key must be a key other than IPC_PRIVATE.*SharedMemory\.fromId\(\)\), got 0$/,
       });
     });
     await t.step("mode, exclusive, readOnly, options, id", () => {
@@ -888,8 +888,14 @@ test("bad input gets a clear TypeError or RangeError before any system call", as
         assert.throws(() => ftok(dir, 0), RangeError);
         assert.throws(() => ftok(dir, 256), RangeError);
         assert.throws(() => ftok(dir, 1.5), TypeError);
-        assert.throws(() => ftok("", 1), TypeError);
-        assert.throws(() => ftok("a\0b", 1), TypeError);
+        assert.throws(() => ftok(dir, 0), {
+          name: "RangeError",
+          message: /^projectId must be an integer from 1 to 255 .*, got 0$/,
+        });
+        const badPath =
+          /^path must be a non-empty string or a file: URL, without NUL characters, got /;
+        assert.throws(() => ftok("", 1), { name: "TypeError", message: badPath });
+        assert.throws(() => ftok("a\0b", 1), { name: "TypeError", message: badPath });
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
