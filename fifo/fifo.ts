@@ -3,8 +3,10 @@
  *
  * @module
  */
-import { cString, libc, toPath } from "../_ffi/mod.ts";
+import { cString, libc } from "../_ffi/mod.ts";
 import { Errno, errno } from "../_sys/errno.ts";
+import { fileType, S_IFIFO } from "../_sys/stat.ts";
+import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
 import { ADOPT, PipeEnd } from "../pipe/pipe_end.ts";
 import { F, O_CLOEXEC, sys as pipeSys } from "../pipe/_sys.ts";
@@ -28,19 +30,8 @@ const sys = libc(
     },
     // int chmod(const char *pathname, mode_t mode);
     chmod: { parameters: ["buffer", "u32"], result: "i32" },
-    // int statx(int dirfd, const char *pathname, int flags, unsigned int mask,
-    //           struct statx *statxbuf);  (glibc ≥ 2.28)
-    statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   } as const,
 );
-
-const AT_FDCWD = -100;
-const STATX_TYPE = 0x1;
-/** `sizeof(struct statx)`, and the offset of its `__u16 stx_mode` (the same on every Linux ABI). */
-const STATX_BYTES = 256;
-const STATX_MODE = 28;
-const S_IFMT = 0o170000;
-const S_IFIFO = 0o010000;
 
 /** Options for {@linkcode mkfifo}. */
 export interface MkfifoOptions {
@@ -53,7 +44,8 @@ export interface MkfifoOptions {
  *
  * @param path Where to create it.
  * @param options `mode`: permission bits (default `0o600`).
- * @throws {TypeError} For a path that is empty, not a string/file URL, or contains NUL.
+ * @throws {TypeError} For a path that is empty, not a string/file URL, or contains NUL,
+ *   options that are not an object, or a mode that is not an integer.
  * @throws {RangeError} For a mode outside `0`–`0o777`.
  * @throws {IpcError} `EEXIST` if something exists at `path`, `ENOENT` if the directory is missing.
  *
@@ -66,16 +58,10 @@ export interface MkfifoOptions {
  * Deno.removeSync(dir, { recursive: true });
  * ```
  */
-export function mkfifo(path: string | URL, options: MkfifoOptions = {}): void {
-  const p = toPath(path, "FIFO path");
-  const mode = options.mode ?? 0o600;
-  if (typeof mode !== "number" || !Number.isInteger(mode)) {
-    throw new TypeError(`A FIFO mode must be an integer such as 0o600, got ${String(mode)}`);
-  }
-  if (mode < 0 || mode > 0o777) {
-    throw new RangeError(`A FIFO mode must be between 0 and 0o777, got 0o${mode.toString(8)}`);
-  }
-  const c = cString(p, "FIFO path");
+export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
+  const p = v.path(path);
+  const mode = v.mode(v.options(options).mode);
+  const c = cString(p);
   if (sys().mkfifo(c, mode) < 0) throw ipcError("Cannot create FIFO", "mkfifo", errno(), p, p);
   // mkfifo applies the umask; set the mode the caller asked for exactly.
   if (sys().chmod(c, mode) < 0) throw ipcError("Cannot set FIFO mode", "chmod", errno(), p, p);
@@ -103,7 +89,7 @@ function isFifo(fd: number): boolean {
  * @param access `"read"` or `"write"`.
  * @param options `signal` to cancel while waiting for the peer.
  * @returns The open end, ready for `read()`/`write()` or the streams.
- * @throws {TypeError} For a bad path or access, or a path that is not a FIFO.
+ * @throws {TypeError} For a bad path, access, options or signal, or a path that is not a FIFO.
  * @throws {IpcError} `ENOENT` if nothing is at `path`, `EACCES` without permission.
  *
  * @example A reader and a writer in one process
@@ -121,18 +107,13 @@ function isFifo(fd: number): boolean {
 export async function openFifo(
   path: string | URL,
   access: "read" | "write",
-  options: OpenFifoOptions = {},
+  options?: OpenFifoOptions,
 ): Promise<PipeEnd> {
-  const p = toPath(path, "FIFO path");
-  if (access !== "read" && access !== "write") {
-    throw new TypeError(`openFifo() access must be "read" or "write", got ${String(access)}`);
-  }
-  const signal = options.signal;
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new TypeError("openFifo() option signal must be an AbortSignal");
-  }
+  const p = v.path(path);
+  v.oneOf(access, "access", ["read", "write"]);
+  const signal = v.abortSignal(v.options(options).signal);
   signal?.throwIfAborted();
-  const c = cString(p, "FIFO path");
+  const c = cString(p);
   const flags = (access === "read" ? O_RDONLY : O_WRONLY) | O_CLOEXEC;
 
   // Fast path for a writer: if a reader is already there, a non-blocking open
@@ -151,12 +132,9 @@ export async function openFifo(
     // moment, and a writer already waiting in open() would return, write to
     // no reader once we closed it again (SIGPIPE) and leave our real open
     // waiting for a writer that is gone.
-    const st = new Uint8Array(STATX_BYTES);
-    if (sys().statx(AT_FDCWD, c, 0, STATX_TYPE, st) !== 0) {
-      throw ipcError("Cannot open FIFO", "statx", errno(), p, p);
-    }
-    const mode = st[STATX_MODE] | (st[STATX_MODE + 1] << 8);
-    if ((mode & S_IFMT) !== S_IFIFO) throw new TypeError(`Not a FIFO: ${p}`);
+    const type = fileType(c);
+    if (type < 0) throw ipcError("Cannot open FIFO", "statx", -type, p, p);
+    if (type !== S_IFIFO) throw new TypeError(`Not a FIFO: ${p}`);
   }
 
   // Slow path: a blocking open on a worker thread, which returns when the peer opens.

@@ -215,9 +215,14 @@ test("interop: two of our processes talk through a FIFO (server and client examp
 test("FIFO bad input gets a clear error", async (t) => {
   const dir = tempDir();
   try {
+    const badPath = (got: string) => ({
+      name: "TypeError",
+      message: `path must be a non-empty string or a file: URL, without NUL characters, got ${got}`,
+    });
     await t.step("a path containing a NUL byte", async () => {
-      assert.throws(() => mkfifo(`${dir}/a\0b`), TypeError);
-      await assert.rejects(openFifo(`${dir}/a\0b`, "read"), TypeError);
+      const got = JSON.stringify(`${dir}/a\0b`);
+      assert.throws(() => mkfifo(`${dir}/a\0b`), badPath(got));
+      await assert.rejects(openFifo(`${dir}/a\0b`, "read"), badPath(got));
     });
     await t.step("a FIFO in a missing directory", async () => {
       assert.throws(
@@ -243,12 +248,35 @@ test("FIFO bad input gets a clear error", async (t) => {
       await assert.rejects(openFifo(`${dir}/file`, "write"), /Not a FIFO/);
     });
     await t.step("bad access, mode, path types", async () => {
-      await assert.rejects(openFifo(`${dir}/file`, "rw" as "read"), TypeError);
-      assert.throws(() => mkfifo(`${dir}/m`, { mode: 0o1000 }), RangeError);
-      assert.throws(() => mkfifo(`${dir}/m`, { mode: 1.5 }), TypeError);
-      assert.throws(() => mkfifo(""), TypeError);
-      assert.throws(() => mkfifo(42 as unknown as string), TypeError);
-      assert.throws(() => mkfifo(new URL("http://example.com/x")), TypeError);
+      await assert.rejects(openFifo(`${dir}/file`, "rw" as "read"), {
+        name: "TypeError",
+        message: 'access must be "read" or "write", got "rw"',
+      });
+      const mode = "an integer from 0 to 0o777 (permission bits such as 0o600)";
+      assert.throws(() => mkfifo(`${dir}/m`, { mode: 0o1000 }), {
+        name: "RangeError",
+        message: `mode must be ${mode}, got 0o1000`,
+      });
+      assert.throws(() => mkfifo(`${dir}/m`, { mode: 1.5 }), {
+        name: "TypeError",
+        message: `mode must be ${mode}, got 1.5`,
+      });
+      assert.throws(() => mkfifo(""), badPath('""'));
+      assert.throws(() => mkfifo(42 as unknown as string), badPath("42"));
+      assert.throws(
+        () => mkfifo(new URL("http://example.com/x")),
+        badPath('the URL "http://example.com/x"'),
+      );
+    });
+    await t.step("null options, and a signal that is not an AbortSignal", async () => {
+      const options = { name: "TypeError", message: "options must be an object, got null" };
+      assert.throws(() => mkfifo(`${dir}/n`, null as unknown as undefined), options);
+      await assert.rejects(openFifo(`${dir}/n`, "read", null as unknown as undefined), options);
+      await assert.rejects(
+        openFifo(`${dir}/n`, "read", { signal: "stop" as unknown as AbortSignal }),
+        { name: "TypeError", message: 'signal must be an AbortSignal, got "stop"' },
+      );
+      assert.equal(exists(`${dir}/n`), false, "nothing was made");
     });
   } finally {
     removeDir(dir);
