@@ -18,4 +18,4 @@ export type {
   SymbolTable,
 } from "./types.ts";
 export { envVar, getBackend, libc, libcPath } from "./runtime.ts";
-export { cString, toPath } from "./cstring.ts";
+export { cString } from "./cstring.ts";

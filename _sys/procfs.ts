@@ -27,7 +27,7 @@ const sys = libc(
  * @param path The `/proc` file.
  */
 export function readProcNumber(path: string): bigint | undefined {
-  const fd = sys().open(cString(path, "proc path"), O_RDONLY | O_CLOEXEC);
+  const fd = sys().open(cString(path), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return undefined;
   try {
     const buf = new Uint8Array(64);

@@ -1,5 +1,7 @@
 /**
- * Linux signal names and numbers (the same on x86-64 and aarch64).
+ * Linux signal names and numbers (the same on x86-64 and aarch64). A signal
+ * argument is checked and turned into its number by `signal()` in
+ * `validate.ts`.
  *
  * @module
  */
@@ -43,27 +45,4 @@ export const SIGNALS: Readonly<Record<string, number>> = Object.freeze({
 export function signalName(signo: number): string {
   for (const [name, n] of Object.entries(SIGNALS)) if (n === signo) return name;
   return `SIG${signo}`;
-}
-
-/**
- * A signal number from a name (`"SIGTERM"`, `"TERM"`) or number.
- *
- * @throws {TypeError} For an unknown name or a non-integer.
- * @throws {RangeError} For a number outside 1–64.
- */
-export function signalNumber(signal: string | number): number {
-  if (typeof signal === "number") {
-    if (!Number.isInteger(signal)) {
-      throw new TypeError(`A signal number must be an integer, got ${signal}`);
-    }
-    if (signal < 1 || signal > 64) {
-      throw new RangeError(`A signal number must be 1–64, got ${signal}`);
-    }
-    return signal;
-  }
-  if (typeof signal !== "string") throw new TypeError(`A signal must be a name or a number`);
-  const name = signal.startsWith("SIG") ? signal : `SIG${signal}`;
-  const n = SIGNALS[name];
-  if (n === undefined) throw new TypeError(`Unknown signal ${JSON.stringify(signal)}`);
-  return n;
 }

@@ -4,9 +4,10 @@
  * @module
  */
 import { errno } from "../_sys/errno.ts";
+import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
 import { O_CLOEXEC, sys } from "./_sys.ts";
-import { ADOPT, PipeEnd } from "./pipe_end.ts";
+import { ADOPT, checkCapacity, PipeEnd } from "./pipe_end.ts";
 
 /** Options for {@linkcode pipe}. */
 export interface PipeOptions {
@@ -58,7 +59,7 @@ export class Pipe {
  *
  * @param options `capacity` sets the buffer size in bytes.
  * @returns The two ends.
- * @throws {TypeError | RangeError} For a bad `capacity` (nothing is left open).
+ * @throws {TypeError | RangeError} For bad options or `capacity`, before the pipe is made.
  * @throws {IpcError} `EMFILE`/`ENFILE` when out of descriptors.
  *
  * @example Through a pipe as streams
@@ -72,16 +73,15 @@ export class Pipe {
  * console.log(await text); // "hello world!\n"
  * ```
  */
-export function pipe(options: PipeOptions = {}): Pipe {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("pipe() options must be an object");
-  }
+export function pipe(options?: PipeOptions): Pipe {
+  const o = v.options(options);
+  const capacity = o.capacity === undefined ? undefined : checkCapacity(o.capacity, "capacity");
   const fds = new Int32Array(2);
   if (sys().pipe2(fds, O_CLOEXEC) < 0) throw ipcError("Cannot create pipe", "pipe2", errno());
   const p = new Pipe(new PipeEnd(fds[0], ADOPT), new PipeEnd(fds[1], ADOPT));
-  if (options.capacity !== undefined) {
+  if (capacity !== undefined) {
     try {
-      p.writeEnd.setCapacity(options.capacity);
+      p.writeEnd.setCapacity(capacity);
     } catch (e) {
       p.close();
       throw e;

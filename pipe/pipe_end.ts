@@ -6,6 +6,7 @@
 import { getBackend } from "../_ffi/mod.ts";
 import { Errno, errno } from "../_sys/errno.ts";
 import { readProcNumber } from "../_sys/procfs.ts";
+import * as v from "../_sys/validate.ts";
 import { cancelWaits, POLL, pollNow, waitReady, yieldCpu } from "../_sys/waiter.ts";
 import { IpcError, ipcError } from "../errors.ts";
 import { F, RWF_NOWAIT, sys } from "./_sys.ts";
@@ -25,21 +26,18 @@ const closer = new FinalizationRegistry<number>((fd) => {
   sys().close(fd);
 });
 
-function checkFd(fd: unknown): number {
-  if (typeof fd !== "number" || !Number.isInteger(fd)) {
-    throw new TypeError(`A file descriptor must be an integer, got ${String(fd)}`);
-  }
-  if (fd < 0 || fd > 0x7fffffff) {
-    throw new RangeError(`A file descriptor must be between 0 and 2147483647, got ${fd}`);
-  }
-  return fd;
-}
-
-function checkBytes(data: unknown, what: string): Uint8Array {
-  if (!(data instanceof Uint8Array)) {
-    throw new TypeError(`The ${what} must be a Uint8Array`);
-  }
-  return data;
+/**
+ * Checks a pipe capacity: an integer from 1 to `/proc/sys/fs/pipe-max-size`
+ * (what an unprivileged process may set), before any `fcntl`.
+ *
+ * @param bytes What was passed.
+ * @param name The parameter: `"bytes"` for `setCapacity()`, `"capacity"` for `pipe()`.
+ */
+export function checkCapacity(bytes: unknown, name: string): number {
+  const max = readProcNumber("/proc/sys/fs/pipe-max-size");
+  return max === undefined
+    ? v.integer(bytes, name, { min: 1, max: 0x7fff_ffff })
+    : v.integer(bytes, name, { min: 1, max, limit: "fs.pipe-max-size" });
 }
 
 /**
@@ -103,7 +101,7 @@ export class PipeEnd {
    * ```
    */
   static fromFd(fd: number): PipeEnd {
-    checkFd(fd);
+    v.fd(fd);
     if (sys().fcntl(fd, F.GETFD, 0) < 0) {
       throw ipcError("Cannot adopt file descriptor", "fcntl", errno(), `fd ${fd}`);
     }
@@ -191,7 +189,7 @@ export class PipeEnd {
    * ```
    */
   async read(into: Uint8Array): Promise<number | null> {
-    checkBytes(into, "read buffer");
+    v.uint8Array(into, "into");
     this.#ensureOpen("read");
     if (into.byteLength === 0) return 0;
     let spins = 0;
@@ -230,7 +228,7 @@ export class PipeEnd {
   write(data: Uint8Array): Promise<number> {
     let done = 0;
     try {
-      checkBytes(data, "data");
+      v.uint8Array(data, "data");
       this.#ensureOpen("write");
       // Fast path: nothing queued ahead of us, so try at once, synchronously.
       // Most writes finish here without touching the promise queue.
@@ -299,17 +297,7 @@ export class PipeEnd {
    * ```
    */
   setCapacity(bytes: number): number {
-    if (typeof bytes !== "number" || !Number.isInteger(bytes)) {
-      throw new TypeError(
-        `A pipe capacity must be an integer number of bytes, got ${String(bytes)}`,
-      );
-    }
-    const max = readProcNumber("/proc/sys/fs/pipe-max-size");
-    if (bytes < 1 || (max !== undefined && BigInt(bytes) > max)) {
-      throw new RangeError(
-        `A pipe capacity must be between 1 and ${max ?? "pipe-max-size"} bytes, got ${bytes}`,
-      );
-    }
+    checkCapacity(bytes, "bytes");
     const fd = this.#ensureOpen("fcntl");
     const r = sys().fcntl(fd, F.SETPIPE_SZ, bytes);
     if (r < 0) throw ipcError("Cannot set pipe capacity", "fcntl", errno(), `fd ${fd}`);

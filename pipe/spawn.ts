@@ -4,10 +4,12 @@
  *
  * @module
  */
-import { cString, getBackend, libc, type Pointer, toPath } from "../_ffi/mod.ts";
+import { cString, getBackend, libc, type Pointer } from "../_ffi/mod.ts";
 import { environEntries, environPointer } from "../_sys/environ.ts";
 import { Errno, errno } from "../_sys/errno.ts";
-import { signalName, signalNumber } from "../_sys/signals.ts";
+import { signalName } from "../_sys/signals.ts";
+import { fileType, S_IFDIR } from "../_sys/stat.ts";
+import * as v from "../_sys/validate.ts";
 import { POLL, waitReady } from "../_sys/waiter.ts";
 import { IpcError, ipcError } from "../errors.ts";
 import { F } from "./_sys.ts";
@@ -64,6 +66,7 @@ const WNOHANG = 1;
 const SIGSET_BYTES = 128;
 const FILE_ACTIONS_BYTES = 80; // glibc x86-64 and aarch64; rounded up below for safety
 const SPAWNATTR_BYTES = 336;
+const ENOTDIR = 20;
 
 /** Where a child's descriptor comes from. */
 export type Stdio = PipeEnd | "inherit" | "null";
@@ -149,7 +152,7 @@ export class Child {
    * @throws {IpcError} `ESRCH` once the child has been reaped.
    */
   kill(signal: string | number = "SIGTERM"): void {
-    const sig = signalNumber(signal);
+    const sig = v.signal(signal);
     if (this.#done) {
       throw new IpcError(
         `Cannot signal child (pidfd_send_signal, pid ${this.pid}): ESRCH`,
@@ -163,15 +166,28 @@ export class Child {
   }
 }
 
-function checkStdio(v: unknown, name: string): Stdio {
-  if (v === undefined) return "inherit";
-  if (v === "inherit" || v === "null" || v instanceof PipeEnd) {
-    if (v instanceof PipeEnd && v.closed) {
-      throw new TypeError(`spawn() option ${name} is a closed PipeEnd`);
-    }
-    return v;
+const STDIO = 'an open PipeEnd, "inherit" or "null"';
+
+function checkStdio(value: unknown, name: string): Stdio {
+  if (value === undefined) return "inherit";
+  if (value === "inherit" || value === "null") return value;
+  return checkPipeEnd(value, name, STDIO);
+}
+
+function checkPipeEnd(value: unknown, name: string, allowed = "an open PipeEnd"): PipeEnd {
+  if (!(value instanceof PipeEnd)) throw v.typeError(name, allowed, value);
+  if (value.closed) throw v.typeError(name, allowed, value, "a closed PipeEnd");
+  return value;
+}
+
+/** `env`'s entries, checked: names non-empty without `=`, values strings; neither holds NUL. */
+function checkEnv(env: unknown): [string, string][] {
+  const entries = Object.entries(v.object(env, "env", "an object of strings"));
+  for (const [k, value] of entries) {
+    v.string(k, "env key", { empty: false, without: ["="] });
+    v.string(value, v.member("env", k));
   }
-  throw new TypeError(`spawn() option ${name} must be a PipeEnd, "inherit" or "null"`);
+  return entries;
 }
 
 /**
@@ -185,9 +201,10 @@ function checkStdio(v: unknown, name: string): Stdio {
  * @param command Program name or path.
  * @param options Arguments, working directory, environment and descriptors.
  * @returns The running child.
- * @throws {TypeError | RangeError} For bad options, before anything starts.
- * @throws {IpcError} `ENOENT` if the program does not exist, `EACCES` if it
- *   cannot be run.
+ * @throws {TypeError | RangeError} For a bad command or options, before anything starts.
+ * @throws {IpcError} `ENOENT` (`syscall` `"statx"`, `path` the directory) if
+ *   `cwd` does not exist, `ENOTDIR` if it is not a directory; `ENOENT` if the
+ *   program does not exist, `EACCES` if it cannot be run.
  *
  * @example `ls -l | grep` with our pipe between two children
  * ```ts
@@ -199,60 +216,65 @@ function checkStdio(v: unknown, name: string): Stdio {
  * console.log((await ls.status).success, (await grep.status).code);
  * ```
  */
-export function spawn(command: string, options: SpawnOptions = {}): Child {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError("spawn() options must be an object");
-  }
-  const file = cString(command, "command");
-  if (command.length === 0) throw new TypeError("spawn() command must not be empty");
-  const args = options.args ?? [];
-  if (!Array.isArray(args)) throw new TypeError("spawn() option args must be an array of strings");
-  const argStrings = [command, ...args].map((a, i) => cString(a, `argument ${i}`));
-  const cwd = options.cwd === undefined ? undefined : cString(toPath(options.cwd, "cwd"), "cwd");
-
+export function spawn(command: string, options?: SpawnOptions): Child {
+  // Every argument is checked before anything is made or started.
+  const o = v.options(options);
+  v.string(command, "command", { empty: false });
+  const args = o.args === undefined ? [] : v.array(o.args, "args", "an array of strings");
+  args.forEach((a, i) => v.string(a, `args[${i}]`));
+  const cwdPath = o.cwd === undefined ? undefined : v.path(o.cwd, "cwd");
+  const clearEnv = v.boolean(o.clearEnv, "clearEnv", false);
+  const envEntries = o.env === undefined ? [] : checkEnv(o.env);
   // Target descriptor → source.
   const plan = new Map<number, Stdio>([
-    [0, checkStdio(options.stdin, "stdin")],
-    [1, checkStdio(options.stdout, "stdout")],
-    [2, checkStdio(options.stderr, "stderr")],
+    [0, checkStdio(o.stdin, "stdin")],
+    [1, checkStdio(o.stdout, "stdout")],
+    [2, checkStdio(o.stderr, "stderr")],
   ]);
-  if (options.fds !== undefined) {
-    if (options.fds === null || typeof options.fds !== "object") {
-      throw new TypeError("spawn() option fds must be an object of PipeEnds");
-    }
-    for (const [k, v] of Object.entries(options.fds)) {
+  if (o.fds !== undefined) {
+    for (const [k, end] of Object.entries(v.object(o.fds, "fds", "an object of PipeEnds"))) {
       const target = Number(k);
       if (!Number.isInteger(target) || target < 3 || target > 1023) {
-        throw new RangeError(`spawn() fds keys must be integers from 3 to 1023, got ${k}`);
+        throw v.rangeError("fds key", "an integer from 3 to 1023", JSON.stringify(k));
       }
-      if (!(v instanceof PipeEnd)) throw new TypeError(`spawn() fds[${k}] must be a PipeEnd`);
-      plan.set(target, checkStdio(v, `fds[${k}]`));
+      plan.set(target, checkPipeEnd(end, v.member("fds", k)));
+    }
+  }
+
+  const file = cString(command);
+  const argStrings = [command, ...(args as string[])].map((a) => cString(a));
+  let cwd: Uint8Array<ArrayBuffer> | undefined;
+  if (cwdPath !== undefined) {
+    // A missing directory would otherwise fail the child's chdir and be
+    // reported by posix_spawnp as if the program were missing.
+    cwd = cString(cwdPath);
+    const type = fileType(cwd);
+    if (type !== S_IFDIR) {
+      throw ipcError(
+        `Cannot use cwd for ${JSON.stringify(command)}`,
+        "statx",
+        type < 0 ? -type : ENOTDIR,
+        cwdPath,
+        cwdPath,
+      );
     }
   }
 
   let envp: Pointer;
   const keep: unknown[] = [];
   const b = getBackend();
-  if (options.env === undefined && !options.clearEnv) {
+  if (o.env === undefined && !clearEnv) {
     envp = environPointer();
   } else {
     const env = new Map<string, string>();
-    if (!options.clearEnv) {
+    if (!clearEnv) {
       for (const kv of environEntries()) {
         const i = kv.indexOf("=");
         if (i > 0) env.set(kv.slice(0, i), kv.slice(i + 1));
       }
     }
-    for (const [k, v] of Object.entries(options.env ?? {})) {
-      if (k.length === 0 || k.includes("=")) {
-        throw new TypeError(
-          `spawn() env names must be non-empty and contain no "=": ${JSON.stringify(k)}`,
-        );
-      }
-      if (typeof v !== "string") throw new TypeError(`spawn() env value of ${k} must be a string`);
-      env.set(k, v);
-    }
-    const strs = [...env].map(([k, v]) => cString(`${k}=${v}`, `env ${k}`));
+    for (const [k, value] of envEntries) env.set(k, value);
+    const strs = [...env].map(([k, value]) => cString(`${k}=${value}`));
     const arr = new BigUint64Array(strs.length + 1);
     strs.forEach((s, i) => arr[i] = b.addressOf(s));
     keep.push(strs, arr);

@@ -236,9 +236,18 @@ test("closing an end while a read waits rejects that read with EBADF", async () 
 
 test("bad input gets a clear error, never a crash or hang", async (t) => {
   await t.step("fromFd: negative, fractional, not a number, closed", () => {
-    assert.throws(() => PipeEnd.fromFd(-1), RangeError);
-    assert.throws(() => PipeEnd.fromFd(1.5), TypeError);
-    assert.throws(() => PipeEnd.fromFd("3" as unknown as number), TypeError);
+    assert.throws(() => PipeEnd.fromFd(-1), {
+      name: "RangeError",
+      message: "fd must be an integer from 0 to 2147483647, got -1",
+    });
+    assert.throws(() => PipeEnd.fromFd(1.5), {
+      name: "TypeError",
+      message: "fd must be an integer from 0 to 2147483647, got 1.5",
+    });
+    assert.throws(() => PipeEnd.fromFd("3" as unknown as number), {
+      name: "TypeError",
+      message: 'fd must be an integer from 0 to 2147483647, got "3"',
+    });
     const p = pipe();
     const fd = p.readEnd.fd;
     p.close();
@@ -250,11 +259,24 @@ test("bad input gets a clear error, never a crash or hang", async (t) => {
   await t.step("capacity: 0, negative, fractional, above pipe-max-size", () => {
     const max = Number(readProcText("/proc/sys/fs/pipe-max-size")!.trim());
     using p = pipe();
-    assert.throws(() => p.writeEnd.setCapacity(0), RangeError);
+    const allowed = `an integer from 1 to ${max} (fs.pipe-max-size)`;
+    assert.throws(() => p.writeEnd.setCapacity(0), {
+      name: "RangeError",
+      message: `bytes must be ${allowed}, got 0`,
+    });
     assert.throws(() => p.writeEnd.setCapacity(-4096), RangeError);
-    assert.throws(() => p.writeEnd.setCapacity(4096.5), TypeError);
-    assert.throws(() => p.writeEnd.setCapacity(max + 1), /pipe-max-size|between 1 and/);
-    assert.throws(() => pipe({ capacity: 0 }), RangeError);
+    assert.throws(() => p.writeEnd.setCapacity(4096.5), {
+      name: "TypeError",
+      message: `bytes must be ${allowed}, got 4096.5`,
+    });
+    assert.throws(() => p.writeEnd.setCapacity(max + 1), {
+      name: "RangeError",
+      message: `bytes must be ${allowed}, got ${max + 1}`,
+    });
+    assert.throws(() => pipe({ capacity: 0 }), {
+      name: "RangeError",
+      message: `capacity must be ${allowed}, got 0`,
+    });
   });
   await t.step("write after close, read after close, double close", async () => {
     const p = pipe();
@@ -273,11 +295,20 @@ test("bad input gets a clear error, never a crash or hang", async (t) => {
   });
   await t.step("write/read of something that is not a Uint8Array", async () => {
     using p = pipe();
-    await assert.rejects(
-      async () => await p.writeEnd.write("text" as unknown as Uint8Array),
-      TypeError,
-    );
-    await assert.rejects(async () => await p.readEnd.read([] as unknown as Uint8Array), TypeError);
+    await assert.rejects(p.writeEnd.write("text" as unknown as Uint8Array), {
+      name: "TypeError",
+      message: 'data must be a Uint8Array, got "text"',
+    });
+    await assert.rejects(p.readEnd.read([] as unknown as Uint8Array), {
+      name: "TypeError",
+      message: "into must be a Uint8Array, got an array",
+    });
+  });
+  await t.step("pipe() options that are not an object", () => {
+    assert.throws(() => pipe(null as unknown as undefined), {
+      name: "TypeError",
+      message: "options must be an object, got null",
+    });
   });
   await t.step("spawning a command that does not exist", () => {
     assert.throws(
@@ -288,15 +319,79 @@ test("bad input gets a clear error, never a crash or hang", async (t) => {
   });
   await t.step("spawn options that make no sense", () => {
     using p = pipe();
-    assert.throws(() => spawn("true", { stdin: "pipe" as unknown as "null" }), TypeError);
-    assert.throws(() => spawn("true", { fds: { 1: p.writeEnd } }), RangeError);
-    assert.throws(() => spawn("true", { args: ["a\0b"] }), TypeError);
+    const stdio = 'an open PipeEnd, "inherit" or "null"';
+    const bad = (options: unknown, name: string, message: string | RegExp) =>
+      assert.throws(() => spawn("true", options as SpawnOptions), { name, message });
+    bad({ stdin: "pipe" }, "TypeError", `stdin must be ${stdio}, got "pipe"`);
+    bad(
+      { fds: { 1: p.writeEnd } },
+      "RangeError",
+      'fds key must be an integer from 3 to 1023, got "1"',
+    );
+    bad({ fds: { 3: 3 } }, "TypeError", "fds[3] must be an open PipeEnd, got 3");
+    bad({ fds: null }, "TypeError", "fds must be an object of PipeEnds, got null");
+    bad({ args: "-l" }, "TypeError", 'args must be an array of strings, got "-l"');
+    bad(
+      { args: ["a\0b"] },
+      "TypeError",
+      /^args\[0\] must be a string without NUL characters, got "a/,
+    );
+    bad({ args: [1] }, "TypeError", "args[0] must be a string without NUL characters, got 1");
+    bad(
+      { env: { "A=B": "x" } },
+      "TypeError",
+      /^env key must be a non-empty string without "=" or NUL/,
+    );
+    bad({ env: { FOO: 1 } }, "TypeError", "env.FOO must be a string without NUL characters, got 1");
+    bad({ cwd: 7 }, "TypeError", /^cwd must be a non-empty string or a file: URL.*, got 7$/);
     p.writeEnd.close();
-    assert.throws(() => spawn("true", { stdout: p.writeEnd }), TypeError);
+    bad({ stdout: p.writeEnd }, "TypeError", `stdout must be ${stdio}, got a closed PipeEnd`);
+    assert.throws(() => spawn(""), {
+      name: "TypeError",
+      message: 'command must be a non-empty string without NUL characters, got ""',
+    });
+  });
+  await t.step("spawn(…, null) and clearEnv that is not a boolean", () => {
+    assert.throws(() => spawn("true", null as unknown as undefined), {
+      name: "TypeError",
+      message: "options must be an object, got null",
+    });
+    // "false" is truthy: taken as is, it would start the child with no environment.
+    assert.throws(() => spawn("true", { clearEnv: "false" as unknown as boolean }), {
+      name: "TypeError",
+      message: 'clearEnv must be a boolean, got "false"',
+    });
+  });
+  await t.step("a missing cwd is reported as the directory, not the program", async () => {
+    await withTempDir("sysipc_cwd_", (dir) => {
+      writeFileSync(`${dir}/file`, "x");
+      assert.throws(
+        () => spawn("true", { cwd: `${dir}/missing` }),
+        (e: unknown) =>
+          e instanceof IpcError && e.code === "ENOENT" && e.syscall === "statx" &&
+          e.path === `${dir}/missing` && /^Cannot use cwd for "true" \(statx, /.test(e.message),
+      );
+      assert.throws(
+        () => spawn("true", { cwd: `${dir}/file` }),
+        (e: unknown) => e instanceof IpcError && e.code === "ENOTDIR" && e.path === `${dir}/file`,
+      );
+    });
   });
   await t.step("kill with an unknown signal, and after the child was reaped", async () => {
     const c = spawn("true");
-    assert.throws(() => c.kill("SIGNOPE"), TypeError);
+    const allowed = 'a signal name such as "SIGTERM" or "TERM", or a number from 1 to 64';
+    assert.throws(() => c.kill("SIGNOPE"), {
+      name: "TypeError",
+      message: `signal must be ${allowed}, got "SIGNOPE"`,
+    });
+    assert.throws(() => c.kill(65), {
+      name: "RangeError",
+      message: `signal must be ${allowed}, got 65`,
+    });
+    assert.throws(() => c.kill(1.5), {
+      name: "TypeError",
+      message: `signal must be ${allowed}, got 1.5`,
+    });
     await c.status;
     assert.throws(() => c.kill(), (e: unknown) => e instanceof IpcError && e.code === "ESRCH");
   });
