@@ -2,7 +2,8 @@
  * Compiles TypeScript that *uses* the library — the examples, the tests — to
  * JavaScript for Node.js, importing the library the way a user of the npm
  * package does: `../mod.ts` becomes `"sysipc"`, `../pipe/mod.ts` becomes
- * `"sysipc/pipe"`, and so on. Used by `build_npm.ts` (the examples the
+ * `"sysipc/pipe"`, and so on (the modules are `deno.json`'s `exports`, read
+ * by `_modules.ts`). Used by `build_npm.ts` (the examples the
  * package ships) and `test.ts` (the Node suite).
  *
  * The pinned TypeScript compiler only transpiles here (`noCheck`): `deno
@@ -13,23 +14,12 @@
  * @module
  */
 import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { isLibrary, MODULES, PUBLIC_MODULES, RELATIVE_IMPORT, root } from "./_modules.ts";
 
-/** The repository root. */
-export const root: string = fileURLToPath(new URL("..", import.meta.url));
+export { root };
 
 /** The pinned TypeScript compiler (`npm ci --prefix tools`). */
 export const tsc: string = join(root, "tools/node_modules/.bin/tsc");
-
-/** The library's public modules: source path → package specifier. */
-export const PUBLIC_MODULES: Readonly<Record<string, string>> = {
-  "mod.ts": "sysipc",
-  "pipe/mod.ts": "sysipc/pipe",
-  "fifo/mod.ts": "sysipc/fifo",
-  "shm/mod.ts": "sysipc/shm",
-  "sem/mod.ts": "sysipc/sem",
-  "sysv/mod.ts": "sysipc/sysv",
-};
 
 /** The compiler settings every build here shares (Node 20 and Bun run the output). */
 const COMMON = {
@@ -83,19 +73,11 @@ export async function compileLibrary(outDir: string, declarations: boolean): Pro
           ? { strict: true, skipLibCheck: true, declaration: true }
           : { noCheck: true }),
       },
-      [...Object.keys(PUBLIC_MODULES).map((m) => join(root, m)), shim],
+      [...MODULES.map((m) => join(root, m.path)), shim],
     );
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
-}
-
-/** Directories of library source (anything else under the root is not the library). */
-const LIBRARY_DIRS = ["_ffi/", "_sys/", "_mem/", "pipe/", "fifo/", "sysv/", "shm/", "sem/"];
-
-/** Whether a repository-relative `.ts` path is part of the library. */
-export function isLibrary(path: string): boolean {
-  return path === "mod.ts" || path === "errors.ts" || LIBRARY_DIRS.some((d) => path.startsWith(d));
 }
 
 /** Options for {@linkcode compileUsers}. */
@@ -108,7 +90,7 @@ export interface CompileOptions {
    * The specifier through which compiled file `from` (repository-relative,
    * `.js`) imports library file `target` (`.ts`), or `undefined` to refuse
    * the import. Default: the public modules as the package names them
-   * ({@linkcode PUBLIC_MODULES}), nothing else.
+   * (`PUBLIC_MODULES` of `_modules.ts`), nothing else.
    */
   importLibrary?: (target: string, from: string) => string | undefined;
 }
@@ -143,8 +125,7 @@ export async function compileUsers(options: CompileOptions): Promise<string[]> {
 
 /** Rewrites the relative imports of the library in one compiled file. */
 function rewrite(text: string, file: string, options: CompileOptions): string {
-  const SPEC = /(\bfrom\s*|\bimport\s*\(?\s*)(["'])(\.{1,2}\/[^"']*)\2/g;
-  return text.replace(SPEC, (all, lead: string, quote: string, spec: string) => {
+  return text.replace(RELATIVE_IMPORT, (all, lead: string, quote: string, spec: string) => {
     const target = relative(root, resolve(root, dirname(file), spec)).replace(/\.js$/, ".ts");
     if (!isLibrary(target)) return all;
     const to = (options.importLibrary ?? ((t: string) => PUBLIC_MODULES[t]))(target, file);

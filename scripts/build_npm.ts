@@ -2,7 +2,7 @@
  * Builds the npm package into `npm/`: ES modules and `.d.ts` files compiled
  * by the TypeScript compiler pinned in `tools/` (relative `.ts` imports are
  * rewritten to `.js` by `rewriteRelativeImportExtensions`), a `package.json`
- * with one export per module, README and LICENSE, and the examples in
+ * whose exports are `deno.json`'s, README and LICENSE, and the examples in
  * `examples/`, importing the library by the package's own name (`node
  * node_modules/sysipc/examples/tour.js` runs the demo tour).
  *
@@ -16,17 +16,12 @@
  * @module
  */
 import { join } from "node:path";
-import { compileLibrary, compileUsers, PUBLIC_MODULES, root, tsc } from "./_compile.ts";
+import { compileLibrary, compileUsers, root, tsc } from "./_compile.ts";
+import { MODULES, PACKAGE } from "./_modules.ts";
 
 const out = join(root, "npm");
 
 const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
-
-// One entry per public module: "." for mod.ts, "./pipe" for pipe/mod.ts, …
-const modules: [string, string][] = Object.keys(PUBLIC_MODULES).map((m) => {
-  const name = m.replace(/\.ts$/, "");
-  return [name === "mod" ? "." : `./${name.replace(/\/mod$/, "")}`, name];
-});
 
 if (!(await exists(tsc))) {
   throw new Error(`No TypeScript compiler at ${tsc}: run \`npm ci --prefix tools\` first.`);
@@ -37,18 +32,21 @@ await Deno.remove(out, { recursive: true }).catch(() => {});
 await Deno.mkdir(out, { recursive: true });
 await compileLibrary(out, true);
 
+const entry = (MODULES.find((m) => m.key === ".") ?? MODULES[0]).path.replace(/\.ts$/, "");
 const pkg = {
-  name: "sysipc",
+  name: PACKAGE,
   version: deno.version,
   description: "Linux IPC for TypeScript: pipes, FIFOs, System V shared memory and " +
     "semaphores, bound to libc through the runtime's FFI (Node.js via koffi, Bun, Deno).",
   license: deno.license ?? "MIT",
   type: "module",
-  exports: Object.fromEntries(
-    modules.map(([name, m]) => [name, { types: `./esm/${m}.d.ts`, default: `./esm/${m}.js` }]),
-  ),
-  main: "./esm/mod.js",
-  types: "./esm/mod.d.ts",
+  // deno.json's exports, one for one: "./pipe": "./pipe/mod.ts" → ./esm/pipe/mod.{js,d.ts}.
+  exports: Object.fromEntries(MODULES.map(({ key, path }) => {
+    const m = path.replace(/\.ts$/, "");
+    return [key, { types: `./esm/${m}.d.ts`, default: `./esm/${m}.js` }];
+  })),
+  main: `./esm/${entry}.js`,
+  types: `./esm/${entry}.d.ts`,
   files: ["esm/", "examples/", "README.md", "LICENSE"],
   os: ["linux"],
   engines: { node: ">=20.16", bun: ">=1.1", deno: ">=2.0" },
@@ -67,4 +65,4 @@ await compileUsers({ files: examples.sort(), outDir: out });
 
 await Deno.copyFile(join(root, "LICENSE"), join(out, "LICENSE"));
 await Deno.copyFile(join(root, "README.md"), join(out, "README.md"));
-console.log(`Built ${out} (${modules.map(([n]) => n).join(" ")}), version ${pkg.version}.`);
+console.log(`Built ${out} (${MODULES.map((m) => m.key).join(" ")}), version ${pkg.version}.`);

@@ -26,7 +26,8 @@
  */
 import { basename, dirname, join, relative } from "node:path";
 import { createHash } from "node:crypto";
-import { compileUsers, PUBLIC_MODULES, root } from "./_compile.ts";
+import { compileUsers, root } from "./_compile.ts";
+import { librarySources, MODULES, PUBLIC_MODULES } from "./_modules.ts";
 
 const SUITES = ["deno", "node", "bun", "interop"] as const;
 type Suite = typeof SUITES[number];
@@ -116,18 +117,10 @@ async function inputsHash(): Promise<string> {
   };
   for (
     const p of [
-      "mod.ts",
-      "errors.ts",
-      "_ffi",
-      "_sys",
-      "_mem",
-      "pipe",
-      "fifo",
-      "sysv",
-      "shm",
-      "sem",
+      ...librarySources(),
       "tests",
       "examples",
+      "scripts/_modules.ts",
       "scripts/_compile.ts",
       "scripts/build_npm.ts",
       "scripts/test.ts",
@@ -238,6 +231,14 @@ async function listSources(dir: string): Promise<string[]> {
   return out.sort();
 }
 
+/**
+ * Where `deno test --doc` looks for examples: each public module's folder
+ * (`pipe/`, every file in it), or the file itself for one at the root (`mod.ts`).
+ */
+function docFiles(): string[] {
+  return [...new Set(MODULES.map((m) => m.path.includes("/") ? `${dirname(m.path)}/` : m.path))];
+}
+
 // ---------------------------------------------------------------------------
 
 async function suite(name: Suite, picked: string[], extra: string[]): Promise<boolean> {
@@ -258,12 +259,7 @@ async function suite(name: Suite, picked: string[], extra: string[]): Promise<bo
         ...DENO_PERMS,
         ...extra,
         "README.md",
-        "mod.ts",
-        "pipe/",
-        "fifo/",
-        "sysv/",
-        "shm/",
-        "sem/",
+        ...docFiles(),
       ]);
       return tests && docs;
     }
