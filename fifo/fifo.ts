@@ -8,7 +8,7 @@ import { Errno, errno } from "../_sys/errno.ts";
 import { fileType, S_IFIFO } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
-import { ADOPT, PipeEnd } from "../pipe/pipe_end.ts";
+import { adoptFd, type PipeEnd } from "../pipe/pipe_end.ts";
 import { F, O_CLOEXEC, sys as pipeSys } from "../pipe/_sys.ts";
 
 const O_RDONLY = 0;
@@ -178,5 +178,5 @@ function adopt(fd: number, path: string): PipeEnd {
   }
   const fl = pipeSys().fcntl(fd, F.GETFL, 0);
   if (fl >= 0 && (fl & O_NONBLOCK)) pipeSys().fcntl(fd, F.SETFL, fl & ~O_NONBLOCK);
-  return new PipeEnd(fd, ADOPT);
+  return adoptFd(fd);
 }

@@ -7,7 +7,7 @@ import { errno } from "../_sys/errno.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
 import { O_CLOEXEC, sys } from "./_sys.ts";
-import { ADOPT, checkCapacity, PipeEnd } from "./pipe_end.ts";
+import { adoptFd, checkCapacity, type PipeEnd } from "./pipe_end.ts";
 
 /** Options for {@linkcode pipe}. */
 export interface PipeOptions {
@@ -25,8 +25,8 @@ export class Pipe {
   /** The end you write to (`pipefd[1]`). */
   readonly writeEnd: PipeEnd;
 
-  /** @internal Use {@linkcode pipe}. */
-  constructor(readEnd: PipeEnd, writeEnd: PipeEnd) {
+  // pipe() makes these.
+  private constructor(readEnd: PipeEnd, writeEnd: PipeEnd) {
     this.readEnd = readEnd;
     this.writeEnd = writeEnd;
   }
@@ -78,7 +78,10 @@ export function pipe(options?: PipeOptions): Pipe {
   const capacity = o.capacity === undefined ? undefined : checkCapacity(o.capacity, "capacity");
   const fds = new Int32Array(2);
   if (sys().pipe2(fds, O_CLOEXEC) < 0) throw ipcError("Cannot create pipe", "pipe2", errno());
-  const p = new Pipe(new PipeEnd(fds[0], ADOPT), new PipeEnd(fds[1], ADOPT));
+  const p = new (Pipe as unknown as new (r: PipeEnd, w: PipeEnd) => Pipe)(
+    adoptFd(fds[0]),
+    adoptFd(fds[1]),
+  );
   if (capacity !== undefined) {
     try {
       p.writeEnd.setCapacity(capacity);

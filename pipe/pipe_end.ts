@@ -48,7 +48,7 @@ export function checkCapacity(bytes: unknown, name: string): number {
  * Reads and writes never block the event loop: each is first tried
  * synchronously with `RWF_NOWAIT` (the descriptor itself stays blocking, so it
  * can be handed to a child), and only when it would block does it wait for
- * readiness on the library's shared waiter. Requires `--allow-ffi`.
+ * readiness off the JavaScript thread. Requires `--allow-ffi`.
  *
  * @example Reading what a writer sent
  * ```ts
@@ -71,8 +71,9 @@ export class PipeEnd {
   #writable?: WritableStream<Uint8Array>;
   #token = {};
 
-  /** @internal Use {@linkcode pipe}, `openFifo()` or {@linkcode PipeEnd.fromFd}. */
-  constructor(fd: number, internal?: symbol) {
+  // pipe(), openFifo() and fromFd() make these (through adoptFd()); the
+  // check stops JavaScript callers too.
+  private constructor(fd: number, internal?: symbol) {
     if (internal !== ADOPT) {
       throw new TypeError(
         "PipeEnd is not constructed directly: use pipe(), openFifo() or PipeEnd.fromFd()",
@@ -105,7 +106,7 @@ export class PipeEnd {
     if (sys().fcntl(fd, F.GETFD, 0) < 0) {
       throw ipcError("Cannot adopt file descriptor", "fcntl", errno(), `fd ${fd}`);
     }
-    return new PipeEnd(fd, ADOPT);
+    return adoptFd(fd);
   }
 
   /** The descriptor number (`-1` after `close()`). */
@@ -374,18 +375,16 @@ export class PipeEnd {
   [Symbol.dispose](): void {
     this.close();
   }
-
-  /**
-   * @internal Hands the descriptor to another owner without closing it
-   * (used when the fd must outlive this object).
-   */
-  [Symbol.for("sysipc.release")](): number {
-    const fd = this.#ensureOpen("release");
-    this.#closed = true;
-    closer.unregister(this.#token);
-    return fd;
-  }
 }
 
-/** @internal Passed to the constructor by the library's own factories. */
-export const ADOPT: unique symbol = Symbol("sysipc.adopt");
+const ADOPT: unique symbol = Symbol("sysipc.adopt");
+
+/**
+ * A `PipeEnd` that owns `fd` from now on (the library's factories; users
+ * have {@linkcode PipeEnd.fromFd}, which checks the descriptor first).
+ *
+ * @param fd An open descriptor.
+ */
+export function adoptFd(fd: number): PipeEnd {
+  return new (PipeEnd as unknown as new (fd: number, internal: symbol) => PipeEnd)(fd, ADOPT);
+}

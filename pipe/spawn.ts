@@ -101,6 +101,8 @@ export interface ChildStatus {
   signal: string | null;
 }
 
+const SPAWNED: unique symbol = Symbol("sysipc.spawned");
+
 /** A running (or finished) child process started by {@linkcode spawn}. */
 export class Child {
   /** The child's process id. */
@@ -110,8 +112,11 @@ export class Child {
   #pidfd: number;
   #done = false;
 
-  /** @internal Use {@linkcode spawn}. */
-  constructor(pid: number, pidfd: number) {
+  // spawn() makes these; the check stops JavaScript callers too.
+  private constructor(pid: number, pidfd: number, internal?: symbol) {
+    if (internal !== SPAWNED) {
+      throw new TypeError("Child is not constructed directly: use spawn()");
+    }
     this.pid = pid;
     this.#pidfd = pidfd;
     this.status = this.#reap();
@@ -340,7 +345,11 @@ export function spawn(command: string, options?: SpawnOptions): Child {
       s.waitpid(pid, new Int32Array(1), WNOHANG);
       throw ipcError("Cannot watch child", "pidfd_open", e, `pid ${pid}`);
     }
-    return new Child(pid, pidfd);
+    return new (Child as unknown as new (pid: number, pidfd: number, internal: symbol) => Child)(
+      pid,
+      pidfd,
+      SPAWNED,
+    );
   } finally {
     for (const t of temps) s.close(t);
     s.posix_spawn_file_actions_destroy(fa);

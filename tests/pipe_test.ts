@@ -455,3 +455,19 @@ test("a child gets SIGPIPE back: `yes | head -1` ends instead of spinning", asyn
   assert.equal((await head.status).success, true);
   assert.equal((await yes.status).signal, "SIGPIPE");
 });
+
+test("PipeEnd, Pipe and Child are not constructed directly: a JavaScript caller gets a TypeError", async () => {
+  await assertNoFdLeak(async () => {
+    // deno-lint-ignore no-explicit-any
+    const End = PipeEnd as any;
+    assert.throws(() => new End(0), /PipeEnd is not constructed directly/);
+    const child = spawn("true");
+    try {
+      // deno-lint-ignore no-explicit-any
+      const C = child.constructor as any;
+      assert.throws(() => new C(child.pid, 0), /Child is not constructed directly/);
+    } finally {
+      await child.status;
+    }
+  });
+});
