@@ -56,49 +56,6 @@ export interface RuntimeOptions {
   nodeLib?: string;
 }
 
-/**
- * Where a row's processes run. Two processes that hand work back and forth
- * and may use both CPUs (`0,1`) land on one CPU or on two at the scheduler's
- * whim, and the two cases differ by 2–3× (a ping-pong that spins shares one
- * CPU through `sched_yield`; blocking C wakes a sleeping vCPU): the median of
- * a few runs then picks a mode rather than measuring a runtime. `0|1` fixes
- * the placement — the measuring process on CPU 0, the peer it starts on CPU
- * 1 — so that runtimes compare on equal terms with two CPUs.
- */
-export interface Pinning {
-  /** `0,1`, `0` or `0|1`, as `--pinnings` takes it. */
-  id: string;
-  /** `taskset -c` for the measuring process (and what it starts, unless `peerCpus`). */
-  cpus: string;
-  /** `taskset -c` for the peer process, when it gets its own CPU. */
-  peerCpus?: string;
-  /** Table heading. */
-  title: string;
-}
-
-/** The pinnings a benchmark knows. */
-export const PINNINGS: Readonly<Record<string, Pinning>> = {
-  "0,1": { id: "0,1", cpus: "0,1", title: "taskset -c 0,1 — every process of every row" },
-  "0": { id: "0", cpus: "0", title: "taskset -c 0 — every process of every row" },
-  "0|1": {
-    id: "0|1",
-    cpus: "0",
-    peerCpus: "1",
-    title: "taskset -c 0 for the measuring process, -c 1 for the peer it starts (one CPU each)",
-  },
-};
-
-/** Parses `--pinnings "0,1 0 0|1"` (space- or semicolon-separated; default all three). */
-export function parsePinnings(s: string | undefined): Pinning[] {
-  // Not Object.values(): "0" is an integer-like key and would come first.
-  if (s === undefined || s.trim() === "") return ["0,1", "0", "0|1"].map((id) => PINNINGS[id]);
-  return s.split(/[\s;]+/).filter(Boolean).map((id) => {
-    const p = PINNINGS[id];
-    if (!p) throw new RangeError(`Unknown pinning ${id}: --pinnings takes 0,1 0 0|1`);
-    return p;
-  });
-}
-
 /** Parses `--runtimes deno,node,bun`. */
 export function parseRuntimes(s: string | undefined): RuntimeName[] {
   if (s === undefined || s === "" || s === "all") return [...RUNTIMES];
