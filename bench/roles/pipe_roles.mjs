@@ -25,48 +25,17 @@
 //                --rounds timed rounds, at most --max-ms. {"rounds","ns"}
 //   pong         echo fd 3 → fd 4 in 64-byte messages until EOF
 
-import { parseArgs } from "node:util";
-import { pathToFileURL } from "node:url";
+import { bin, int, run, selfArgv, spawnPeer as startPeer, start, timeRounds } from "./_role.mjs";
 
 const CHUNK = 65536;
 const MSG = 64;
-const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 const SELF = new URL(import.meta.url).pathname;
-const bin = (name) => new URL(`../bin/${name}`, import.meta.url).pathname;
 
-const { values, positionals } = parseArgs({
-  args: globalThis.Deno ? Deno.args : process.argv.slice(2),
-  options: {
-    lib: { type: "string" },
-    peer: { type: "string", default: "self" },
-    bytes: { type: "string", default: String(2 * 1024 ** 3) },
-    rounds: { type: "string", default: "20000" },
-    warmup: { type: "string", default: "2000" },
-    "warmup-ms": { type: "string", default: "500" },
-    "max-ms": { type: "string", default: "1500" },
-    "peer-cpus": { type: "string" },
-  },
-  allowPositionals: true,
-  strict: true,
+const { values, role, lib } = await start({
+  bytes: { type: "string", default: String(2 * 1024 ** 3) },
 });
-if (!values.lib) throw new Error("--lib PATH (the library's mod.ts or mod.js) is required");
-const { pipe, PipeEnd, spawn } = await import(pathToFileURL(values.lib).href);
-
-/**
- * Starts the peer process — on the CPUs of `--peer-cpus` (through `taskset`)
- * when given, so the orchestrator can put the two sides on different CPUs.
- */
-function spawnPeer(cmd, options) {
-  const cpus = values["peer-cpus"];
-  if (cpus === undefined) return spawn(cmd, options);
-  return spawn("taskset", { ...options, args: ["-c", cpus, cmd, ...(options.args ?? [])] });
-}
-
-/** This runtime's command line for running this file again. */
-function selfArgv(...rest) {
-  if (globalThis.Deno) return [Deno.execPath(), ["run", ...PERMS, SELF, ...rest]];
-  return [process.execPath, [SELF, ...rest]];
-}
+const { pipe, PipeEnd, spawn } = lib;
+const spawnPeer = (cmd, options) => startPeer(spawn, values, cmd, options);
 
 async function mustSucceed(status, what) {
   const st = await status;
@@ -201,14 +170,14 @@ async function warmOffThread() {
   }
 }
 
-async function ping(peer, rounds, warmup, warmupMs, maxMs) {
+async function ping(peer) {
   await warmOffThread();
   const to = pipe();
   const from = pipe();
   const fds = { 3: to.readEnd, 4: from.writeEnd };
   let child;
   if (peer === "self") {
-    const [cmd, args] = selfArgv("--lib", values.lib, "pong");
+    const [cmd, args] = selfArgv(SELF, "--lib", values.lib, "pong");
     child = spawnPeer(cmd, { args, fds });
   } else if (peer === "c") {
     child = spawnPeer(bin("pipe_pingpong"), { args: ["pong", "3", "4", String(MSG)], fds });
@@ -228,21 +197,11 @@ async function ping(peer, rounds, warmup, warmupMs, maxMs) {
       got += n;
     }
   };
-  await once(); // the peer is up
-  const up = performance.now();
-  for (let i = 1; i < warmup || performance.now() - up < warmupMs; i++) await once();
-  const t0 = performance.now();
-  let done = 0;
-  while (done < rounds) {
-    await once();
-    done++;
-    if ((done & 127) === 0 && performance.now() - t0 > maxMs) break;
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
+  const result = await timeRounds(values, once);
   w.close();
   await mustSucceed(child.status, `${peer} echo peer`);
   r.close();
-  return { rounds: done, ns };
+  return result;
 }
 
 async function pong() {
@@ -269,41 +228,12 @@ async function pong() {
   }
 }
 
-const int = (s) => {
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`Expected a positive integer: ${s}`);
-  return n;
-};
-
-const role = positionals[0];
-let result;
-switch (role) {
-  case "our-read":
-    result = await ourRead(int(values.bytes));
-    break;
-  case "our-stream":
-    result = await ourStream(int(values.bytes));
-    break;
-  case "our-write":
-    result = await ourWrite(int(values.bytes));
-    break;
-  case "command-read":
-    result = await commandRead(int(values.bytes));
-    break;
-  case "ping":
-    result = await ping(
-      values.peer,
-      int(values.rounds),
-      int(values.warmup),
-      int(values["warmup-ms"]),
-      int(values["max-ms"]),
-    );
-    break;
-  case "pong":
-    await pong();
-    break;
-  default:
-    throw new Error(`Unknown role ${role}`);
-}
-if (result !== undefined) console.log(JSON.stringify(result));
-process.exit(0);
+const bytes = () => int(values.bytes, 1);
+await run(role, {
+  "our-read": () => ourRead(bytes()),
+  "our-stream": () => ourStream(bytes()),
+  "our-write": () => ourWrite(bytes()),
+  "command-read": () => commandRead(bytes()),
+  ping: () => ping(values.peer),
+  pong,
+});

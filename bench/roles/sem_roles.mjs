@@ -24,47 +24,16 @@
 //   uncontended      `await acquire(); release();` × --pairs  {"pairs","ns"}
 //   uncontended-try  `tryAcquire(); release();` × --pairs
 
-import { parseArgs } from "node:util";
-import { pathToFileURL } from "node:url";
+import { bin, int, run, selfArgv, spawnPeer as startPeer, start, timeRounds } from "./_role.mjs";
 
-const PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 const SELF = new URL(import.meta.url).pathname;
-const bin = (name) => new URL(`../bin/${name}`, import.meta.url).pathname;
 
-const { values, positionals } = parseArgs({
-  args: globalThis.Deno ? Deno.args : process.argv.slice(2),
-  options: {
-    lib: { type: "string" },
-    peer: { type: "string", default: "self" },
-    id: { type: "string" },
-    rounds: { type: "string", default: "20000" },
-    warmup: { type: "string", default: "2000" },
-    "warmup-ms": { type: "string", default: "500" },
-    "max-ms": { type: "string", default: "1500" },
-    "peer-cpus": { type: "string" },
-    pairs: { type: "string", default: "1000000" },
-  },
-  allowPositionals: true,
-  strict: true,
+const { values, role, lib } = await start({
+  id: { type: "string" },
+  pairs: { type: "string", default: "1000000" },
 });
-if (!values.lib) throw new Error("--lib PATH (the library's mod.ts or mod.js) is required");
-const { IpcError, SemaphoreSet, spawn } = await import(pathToFileURL(values.lib).href);
-
-/**
- * Starts the peer process — on the CPUs of `--peer-cpus` (through `taskset`)
- * when given, so the orchestrator can put the two sides on different CPUs.
- */
-function spawnPeer(cmd, options) {
-  const cpus = values["peer-cpus"];
-  if (cpus === undefined) return spawn(cmd, options);
-  return spawn("taskset", { ...options, args: ["-c", cpus, cmd, ...(options.args ?? [])] });
-}
-
-/** This runtime's command line for running this file again. */
-function selfArgv(...rest) {
-  if (globalThis.Deno) return [Deno.execPath(), ["run", ...PERMS, SELF, ...rest]];
-  return [process.execPath, [SELF, ...rest]];
-}
+const { IpcError, SemaphoreSet, spawn } = lib;
+const spawnPeer = (cmd, options) => startPeer(spawn, values, cmd, options);
 
 /**
  * One wait that parks off-thread (an acquire that times out on a scratch
@@ -84,13 +53,13 @@ async function warmOffThread() {
   }
 }
 
-async function ping(peer, rounds, warmup, warmupMs, maxMs) {
+async function ping(peer) {
   await warmOffThread();
   const set = SemaphoreSet.create({ count: 2 });
   try {
     let child;
     if (peer === "self") {
-      const [cmd, args] = selfArgv("--lib", values.lib, "pong", "--id", String(set.id));
+      const [cmd, args] = selfArgv(SELF, "--lib", values.lib, "pong", "--id", String(set.id));
       child = spawnPeer(cmd, { args });
     } else if (peer === "c") {
       child = spawnPeer(bin("sem_pingpong"), { args: ["pong", String(set.id)] });
@@ -98,26 +67,14 @@ async function ping(peer, rounds, warmup, warmupMs, maxMs) {
       throw new Error(`Unknown --peer ${peer} (self or c)`);
     }
     const [theirs, mine] = set;
-    theirs.release();
-    await mine.acquire(); // the peer is up
-    const up = performance.now();
-    for (let i = 1; i < warmup || performance.now() - up < warmupMs; i++) {
+    const result = await timeRounds(values, async () => {
       theirs.release();
       await mine.acquire();
-    }
-    const t0 = performance.now();
-    let done = 0;
-    while (done < rounds) {
-      theirs.release();
-      await mine.acquire();
-      done++;
-      if ((done & 255) === 0 && performance.now() - t0 > maxMs) break;
-    }
-    const ns = Math.round((performance.now() - t0) * 1e6);
+    });
     set.remove(); // the peer's P(0) fails with EIDRM: it exits
     const st = await child.status;
     if (!st.success) throw new Error(`${peer} peer failed: code ${st.code}`);
-    return { rounds: done, ns };
+    return result;
   } finally {
     set.remove();
   }
@@ -169,33 +126,9 @@ async function uncontended(pairs, tryOnly) {
   }
 }
 
-const int = (s) => {
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`Expected an integer ≥ 0: ${s}`);
-  return n;
-};
-
-const role = positionals[0];
-let result;
-switch (role) {
-  case "ping":
-    result = await ping(
-      values.peer,
-      int(values.rounds),
-      int(values.warmup),
-      int(values["warmup-ms"]),
-      int(values["max-ms"]),
-    );
-    break;
-  case "pong":
-    await pong(int(values.id));
-    break;
-  case "uncontended":
-  case "uncontended-try":
-    result = await uncontended(int(values.pairs), role.endsWith("try"));
-    break;
-  default:
-    throw new Error(`Unknown role ${role}`);
-}
-if (result !== undefined) console.log(JSON.stringify(result));
-process.exit(0);
+await run(role, {
+  ping: () => ping(values.peer),
+  pong: () => pong(int(values.id)),
+  uncontended: () => uncontended(int(values.pairs), false),
+  "uncontended-try": () => uncontended(int(values.pairs), true),
+});
