@@ -135,7 +135,7 @@ export function nodeBackend(): Backend {
   let exitHooked = false;
   const pool = new OffThread({
     native: koffiThreadNative,
-    nativeArg: koffiPath,
+    nativeArg: JSON.stringify({ path: koffiPath, types: KOFFI_TYPES }),
     spawn(source, data, died) {
       if (!exitHooked) {
         exitHooked = true;

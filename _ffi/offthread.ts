@@ -113,7 +113,7 @@ const decoder = new TextDecoder();
 export interface OffThreadOptions {
   /** The runtime's `*ThreadNative` function (thread_main.ts). */
   native: (arg: string) => ThreadNative;
-  /** Its argument (koffi's path on Node). */
+  /** Its argument (on Node: where koffi is and its type names, as JSON). */
   nativeArg?: string;
   /** Starts one Worker; {@linkcode spawnNodeWorker} unless a backend needs more. */
   spawn?: SpawnWorker;

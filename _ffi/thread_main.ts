@@ -170,27 +170,16 @@ export function denoThreadNative(): ThreadNative {
   };
 }
 
-/** koffi's FFI for a pool thread (Node.js). Self-contained. */
-export function koffiThreadNative(koffiPath: string): ThreadNative {
+/**
+ * koffi's FFI for a pool thread (Node.js). Self-contained: `arg` is the JSON
+ * `{ path, types }` the main thread sends — where koffi is and how our type
+ * names read in koffi's vocabulary (`KOFFI_TYPES` of node.ts).
+ */
+export function koffiThreadNative(arg: string): ThreadNative {
+  const { path, types: T } = JSON.parse(arg) as { path: string; types: Record<string, string> };
   // deno-lint-ignore no-explicit-any
   const proc = (globalThis as any).process;
-  const koffi = proc.getBuiltinModule("node:module").createRequire(koffiPath)(koffiPath);
-  const T: Record<string, string> = {
-    i8: "int8_t",
-    u8: "uint8_t",
-    i16: "int16_t",
-    u16: "uint16_t",
-    i32: "int32_t",
-    u32: "uint32_t",
-    i64: "int64_t",
-    u64: "uint64_t",
-    isize: "intptr_t",
-    usize: "size_t",
-    f64: "double",
-    pointer: "void *",
-    buffer: "void *",
-    void: "void",
-  };
+  const koffi = proc.getBuiltinModule("node:module").createRequire(path)(path);
   const libs = new Map<string, { func(n: string, r: string, p: string[]): never }>();
   return {
     bind: (d) => {
