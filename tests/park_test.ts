@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { IpcError, SemaphoreSet } from "./_support/lib.ts";
 import { test } from "./_support/runtime.ts";
 import { interopFile, start } from "./_support/children.ts";
-import { assertNoLeaks as noLeaks } from "./_support/leaks.ts";
+import { assertNoLeaks as noLeaks, withNewSet } from "./_support/leaks.ts";
 import { sleep, until } from "./_support/timing.ts";
 
 const isName = (name: string) => (e: unknown) => e instanceof DOMException && e.name === name;
@@ -24,31 +24,26 @@ async function settled(p: Promise<unknown>): Promise<{ ok: boolean; error?: unkn
 }
 
 test("another process sees waitingForIncrease === 1 in every sample during one of our waits", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create();
-    try {
-      const sem = set.at(0);
-      const p = sem.acquire({ timeout: 15_000 });
-      await until("the wait is parked", () => sem.waitingForIncrease === 1);
-      // A peer that reads semctl(GETNCNT) in a tight loop for 1 s: a waiter
-      // that left the kernel's queue even for a few µs (to retry, or between
-      // slices of a timed wait) shows up as a 0.
-      await using peer = start("/usr/bin/python3", [
-        interopFile("sem_ncnt.py"),
-        `${set.id}`,
-        "0",
-        "1",
-      ]);
-      assert.equal(await peer.stdout.next(), "ready");
-      const [samples, min, max, zeros] = (await peer.stdout.next()).split(" ").map(Number);
-      assert.ok(samples > 1000, `only ${samples} samples`);
-      assert.deepEqual({ min, max, zeros }, { min: 1, max: 1, zeros: 0 }, `${samples} samples`);
-      sem.release();
-      await p;
-      assert.equal(sem.value, 0);
-    } finally {
-      set.remove();
-    }
+  await withNewSet(undefined, async (set) => {
+    const sem = set.at(0);
+    const p = sem.acquire({ timeout: 15_000 });
+    await until("the wait is parked", () => sem.waitingForIncrease === 1);
+    // A peer that reads semctl(GETNCNT) in a tight loop for 1 s: a waiter
+    // that left the kernel's queue even for a few µs (to retry, or between
+    // slices of a timed wait) shows up as a 0.
+    await using peer = start("/usr/bin/python3", [
+      interopFile("sem_ncnt.py"),
+      `${set.id}`,
+      "0",
+      "1",
+    ]);
+    assert.equal(await peer.stdout.next(), "ready");
+    const [samples, min, max, zeros] = (await peer.stdout.next()).split(" ").map(Number);
+    assert.ok(samples > 1000, `only ${samples} samples`);
+    assert.deepEqual({ min, max, zeros }, { min: 1, max: 1, zeros: 0 }, `${samples} samples`);
+    sem.release();
+    await p;
+    assert.equal(sem.value, 0);
   });
 });
 
@@ -97,59 +92,49 @@ test("a parked wait ends within milliseconds of an abort, a dispose or its timeo
 });
 
 test("four waits parked at once are all counted, and an abort racing three grants loses nothing", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create();
-    try {
-      const sem = set.at(0);
-      const ac = new AbortController();
-      // Four: as many threads as the pool keeps idle, so none starts or
-      // quits during the leak check.
-      const waits = Array.from({ length: 4 }, () => settled(sem.acquire({ signal: ac.signal })));
-      await until("four waits are parked", () => sem.waitingForIncrease === 4);
-      sem.release(3);
-      ac.abort(new Error("enough"));
-      const results = await Promise.all(waits);
-      const won = results.filter((r) => r.ok).length;
-      // Three units were granted to three sleepers before the abort: those
-      // either keep them (resolved) or gave them back (rejected).
-      assert.equal(sem.value + won, 3, `${won} resolved, value ${sem.value}`);
-      assert.equal(sem.waitingForIncrease, 0);
-    } finally {
-      set.remove();
-    }
+  await withNewSet(undefined, async (set) => {
+    const sem = set.at(0);
+    const ac = new AbortController();
+    // Four: as many threads as the pool keeps idle, so none starts or
+    // quits during the leak check.
+    const waits = Array.from({ length: 4 }, () => settled(sem.acquire({ signal: ac.signal })));
+    await until("four waits are parked", () => sem.waitingForIncrease === 4);
+    sem.release(3);
+    ac.abort(new Error("enough"));
+    const results = await Promise.all(waits);
+    const won = results.filter((r) => r.ok).length;
+    // Three units were granted to three sleepers before the abort: those
+    // either keep them (resolved) or gave them back (rejected).
+    assert.equal(sem.value + won, 3, `${won} resolved, value ${sem.value}`);
+    assert.equal(sem.waitingForIncrease, 0);
   });
 });
 
 test("an abort racing a grant loses nothing: the unit is either ours or back in the set", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create();
-    try {
-      const sem = set.at(0);
-      let kept = 0;
-      let returned = 0;
-      for (let i = 0; i < 60; i++) {
-        sem.setValue(0);
-        const ac = new AbortController();
-        const p = settled(sem.acquire({ signal: ac.signal, undo: i % 2 === 0 }));
-        // Sometimes while it spins or starts, mostly while it sleeps in the kernel.
-        if (i % 4 !== 0) await until("the wait is parked", () => sem.waitingForIncrease === 1);
-        else if (i % 8 === 0) await sleep(1);
-        sem.release(); // grants the sleeper inside the kernel, or is taken by the spin
-        ac.abort(new Error("late"));
-        const r = await p;
-        if (r.ok) {
-          kept++;
-          assert.equal(sem.value, 0, `round ${i}: resolved, so it holds the unit`);
-        } else {
-          returned++;
-          assert.equal((r.error as Error).message, "late");
-          assert.equal(sem.value, 1, `round ${i}: rejected, so the unit is back`);
-        }
+  await withNewSet(undefined, async (set) => {
+    const sem = set.at(0);
+    let kept = 0;
+    let returned = 0;
+    for (let i = 0; i < 60; i++) {
+      sem.setValue(0);
+      const ac = new AbortController();
+      const p = settled(sem.acquire({ signal: ac.signal, undo: i % 2 === 0 }));
+      // Sometimes while it spins or starts, mostly while it sleeps in the kernel.
+      if (i % 4 !== 0) await until("the wait is parked", () => sem.waitingForIncrease === 1);
+      else if (i % 8 === 0) await sleep(1);
+      sem.release(); // grants the sleeper inside the kernel, or is taken by the spin
+      ac.abort(new Error("late"));
+      const r = await p;
+      if (r.ok) {
+        kept++;
+        assert.equal(sem.value, 0, `round ${i}: resolved, so it holds the unit`);
+      } else {
+        returned++;
+        assert.equal((r.error as Error).message, "late");
+        assert.equal(sem.value, 1, `round ${i}: rejected, so the unit is back`);
       }
-      assert.equal(kept + returned, 60);
-    } finally {
-      set.remove();
     }
+    assert.equal(kept + returned, 60);
   });
 });
 

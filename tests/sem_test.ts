@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { IPC_PRIVATE, IpcError, type Semaphore, SemaphoreSet } from "./_support/lib.ts";
 import { test } from "./_support/runtime.ts";
-import { assertNoLeaks as noLeaks } from "./_support/leaks.ts";
+import { assertNoLeaks as noLeaks, withNewSet } from "./_support/leaks.ts";
 import { interopFile, type Proc, start, startFixture } from "./_support/children.ts";
 import { readProcText } from "./_support/procfs.ts";
 import { sleep, stillPending, until } from "./_support/timing.ts";
@@ -234,86 +234,71 @@ test("a child killed by SIGKILL while holding lock() does not deadlock the other
 });
 
 test("acquire({ timeout: 100 }) on a zero semaphore rejects with TimeoutError after 100–300 ms", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create();
-    try {
-      const t0 = performance.now();
-      const e = await rejectsWith(
-        set.at(0).acquire({ timeout: 100 }),
-        isName("TimeoutError"),
-        "timeout",
-      );
-      const ms = performance.now() - t0;
-      assert.ok(ms >= 100 && ms <= 300, `rejected after ${ms.toFixed(1)} ms`);
-      assert.match((e as Error).message, /timed out after 100 ms/);
-      assert.equal(set.at(0).value, 0);
-      // timeout 0 tries once and does not wait.
-      await rejectsWith(set.at(0).acquire({ timeout: 0 }), isName("TimeoutError"), "timeout 0");
-      set.at(0).release();
-      await set.at(0).acquire({ timeout: 0 });
-    } finally {
-      set.remove();
-    }
+  await withNewSet(undefined, async (set) => {
+    const t0 = performance.now();
+    const e = await rejectsWith(
+      set.at(0).acquire({ timeout: 100 }),
+      isName("TimeoutError"),
+      "timeout",
+    );
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 100 && ms <= 300, `rejected after ${ms.toFixed(1)} ms`);
+    assert.match((e as Error).message, /timed out after 100 ms/);
+    assert.equal(set.at(0).value, 0);
+    // timeout 0 tries once and does not wait.
+    await rejectsWith(set.at(0).acquire({ timeout: 0 }), isName("TimeoutError"), "timeout 0");
+    set.at(0).release();
+    await set.at(0).acquire({ timeout: 0 });
   });
 });
 
 test("an abort rejects a waiting acquire promptly with signal.reason, taking nothing", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create();
-    try {
-      const sem = set.at(0);
-      const ac = new AbortController();
-      const reason = new Error("no longer needed");
-      const p = sem.acquire({ signal: ac.signal });
-      await until("the wait is parked", () => sem.waitingForIncrease === 1);
-      const t0 = performance.now();
-      ac.abort(reason);
-      await rejectsWith(p, (e) => e === reason, "abort");
-      const ms = performance.now() - t0;
-      assert.ok(ms < 100, `rejected ${ms.toFixed(1)} ms after the abort`);
-      assert.equal(sem.waitingForIncrease, 0, "no thread is left parked");
-      // Already aborted: rejects without waiting, even if it could take it.
-      sem.release();
-      await rejectsWith(
-        sem.acquire({ signal: AbortSignal.abort(reason) }),
-        (e) => e === reason,
-        "pre-aborted",
-      );
-      assert.equal(sem.value, 1, "nothing was taken");
-    } finally {
-      set.remove();
-    }
+  await withNewSet(undefined, async (set) => {
+    const sem = set.at(0);
+    const ac = new AbortController();
+    const reason = new Error("no longer needed");
+    const p = sem.acquire({ signal: ac.signal });
+    await until("the wait is parked", () => sem.waitingForIncrease === 1);
+    const t0 = performance.now();
+    ac.abort(reason);
+    await rejectsWith(p, (e) => e === reason, "abort");
+    const ms = performance.now() - t0;
+    assert.ok(ms < 100, `rejected ${ms.toFixed(1)} ms after the abort`);
+    assert.equal(sem.waitingForIncrease, 0, "no thread is left parked");
+    // Already aborted: rejects without waiting, even if it could take it.
+    sem.release();
+    await rejectsWith(
+      sem.acquire({ signal: AbortSignal.abort(reason) }),
+      (e) => e === reason,
+      "pre-aborted",
+    );
+    assert.equal(sem.value, 1, "nothing was taken");
   });
 });
 
 test("an abort that races the grant gives back what the wait took, or resolves if it also released", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create({ count: 2 });
-    try {
-      const [a] = set;
-      // The wait is asleep in semtimedop; release() grants it inside the kernel
-      // (the sleeper's -1 is applied during our semop), then we abort before
-      // the slice returns: the wait owns the unit when it learns of the abort.
-      const ac = new AbortController();
-      const p = a.acquire({ signal: ac.signal, undo: true });
-      await until("the wait is parked", () => a.waitingForIncrease === 1);
-      a.release();
-      assert.equal(a.value, 0, "the kernel granted the sleeping wait");
-      ac.abort(new Error("late"));
-      await rejectsWith(p, (e) => (e as Error).message === "late", "abort after the grant");
-      assert.equal(a.value, 1, "the unit was given back before rejecting");
-      a.setValue(0);
-      // An op that also releases cannot be taken back: it resolves instead.
-      const ac2 = new AbortController();
-      const q = set.op([{ index: 0, delta: -1 }, { index: 1, delta: 1 }], { signal: ac2.signal });
-      await until("the op is parked", () => a.waitingForIncrease === 1);
-      a.release();
-      ac2.abort(new Error("late"));
-      await q;
-      assert.deepEqual(set.getValues(), [0, 1]);
-    } finally {
-      set.remove();
-    }
+  await withNewSet({ count: 2 }, async (set) => {
+    const [a] = set;
+    // The wait is asleep in semtimedop; release() grants it inside the kernel
+    // (the sleeper's -1 is applied during our semop), then we abort before
+    // the slice returns: the wait owns the unit when it learns of the abort.
+    const ac = new AbortController();
+    const p = a.acquire({ signal: ac.signal, undo: true });
+    await until("the wait is parked", () => a.waitingForIncrease === 1);
+    a.release();
+    assert.equal(a.value, 0, "the kernel granted the sleeping wait");
+    ac.abort(new Error("late"));
+    await rejectsWith(p, (e) => (e as Error).message === "late", "abort after the grant");
+    assert.equal(a.value, 1, "the unit was given back before rejecting");
+    a.setValue(0);
+    // An op that also releases cannot be taken back: it resolves instead.
+    const ac2 = new AbortController();
+    const q = set.op([{ index: 0, delta: -1 }, { index: 1, delta: 1 }], { signal: ac2.signal });
+    await until("the op is parked", () => a.waitingForIncrease === 1);
+    a.release();
+    ac2.abort(new Error("late"));
+    await q;
+    assert.deepEqual(set.getValues(), [0, 1]);
   });
 });
 
@@ -362,88 +347,73 @@ async function removeUnderWaiters(set: SemaphoreSet, set2: SemaphoreSet): Promis
 }
 
 test("a blocked acquire does not block the event loop, and another process's release wakes it", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create();
-    try {
-      let ticks = 0;
-      const timer = setInterval(() => ticks++, 10);
-      const t0 = performance.now();
-      const p = set.at(0).acquire({ timeout: 15_000 });
-      await sleep(200);
-      await using releaser = startChild("release", set.id, 0);
-      await p;
-      clearInterval(timer);
-      const ms = performance.now() - t0;
-      assert.equal(await releaser.stdout.next(), "released");
-      assert.ok(ticks >= ms / 10 / 4, `${ticks} ticks in ${ms.toFixed(0)} ms`);
-      assert.equal(set.at(0).value, 0);
-    } finally {
-      set.remove();
-    }
+  await withNewSet(undefined, async (set) => {
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 10);
+    const t0 = performance.now();
+    const p = set.at(0).acquire({ timeout: 15_000 });
+    await sleep(200);
+    await using releaser = startChild("release", set.id, 0);
+    await p;
+    clearInterval(timer);
+    const ms = performance.now() - t0;
+    assert.equal(await releaser.stdout.next(), "released");
+    assert.ok(ticks >= ms / 10 / 4, `${ticks} ticks in ${ms.toFixed(0)} ms`);
+    assert.equal(set.at(0).value, 0);
   });
 });
 
 test("op() takes two semaphores together or not at all, across processes", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create({ count: 2, initial: [1, 0] });
-    try {
-      const [a, b] = set;
-      await using c = startChild("both", set.id);
-      await until("the child waits", () => b.waitingForIncrease === 1);
-      // Not partially taken: semaphore 0 is still free while the child waits.
-      assert.equal(a.value, 1);
-      assert.equal(a.tryAcquire(), true);
-      a.release();
-      const both = c.stdout.next();
-      assert.equal(await stillPending(both, 100), true);
-      b.release(); // now both are available: the child takes both at once
-      assert.equal(await both, "both");
-      assert.deepEqual(set.getValues(), [0, 0]);
-      assert.equal(a.lastPid, c.pid);
-      assert.equal(b.lastPid, c.pid);
-      // Locally too: with only one available, op() waits and takes nothing.
-      a.release();
-      await rejectsWith(
-        set.op([{ index: 0, delta: -1 }, { index: 1, delta: -1 }], { timeout: 50 }),
-        isName("TimeoutError"),
-        "op on [1, 0]",
-      );
-      assert.deepEqual(set.getValues(), [1, 0]);
-    } finally {
-      set.remove();
-    }
+  await withNewSet({ count: 2, initial: [1, 0] }, async (set) => {
+    const [a, b] = set;
+    await using c = startChild("both", set.id);
+    await until("the child waits", () => b.waitingForIncrease === 1);
+    // Not partially taken: semaphore 0 is still free while the child waits.
+    assert.equal(a.value, 1);
+    assert.equal(a.tryAcquire(), true);
+    a.release();
+    const both = c.stdout.next();
+    assert.equal(await stillPending(both, 100), true);
+    b.release(); // now both are available: the child takes both at once
+    assert.equal(await both, "both");
+    assert.deepEqual(set.getValues(), [0, 0]);
+    assert.equal(a.lastPid, c.pid);
+    assert.equal(b.lastPid, c.pid);
+    // Locally too: with only one available, op() waits and takes nothing.
+    a.release();
+    await rejectsWith(
+      set.op([{ index: 0, delta: -1 }, { index: 1, delta: -1 }], { timeout: 50 }),
+      isName("TimeoutError"),
+      "op on [1, 0]",
+    );
+    assert.deepEqual(set.getValues(), [1, 0]);
   });
 });
 
 test("waitZero, waitingForIncrease, waitingForZero and lastPid seen from another process", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create({ count: 2, initial: [2, 0] });
-    try {
-      const [a, b] = set;
-      await using zero = startChild("wait-zero", set.id, 0);
-      await using inc = startChild("wait", set.id, 1);
-      await until("both children wait", () => a.waitingForZero === 1 && b.waitingForIncrease === 1);
-      assert.equal(a.waitingForIncrease, 0);
-      assert.equal(b.waitingForZero, 0);
-      await a.acquire({ count: 2 }); // value 0: wakes the zero-waiter
-      assert.equal(await zero.stdout.next(), "zero");
-      const acquired = inc.stdout.next();
-      assert.equal(await stillPending(acquired, 100), true);
-      await using rel = startChild("release", set.id, 1);
-      assert.equal(await rel.stdout.next(), "released");
-      assert.equal(await acquired, "acquired");
-      assert.equal(b.lastPid, inc.pid, "the waiter's -1 was the last operation");
-      assert.equal(a.waitingForZero, 0);
-      assert.equal(b.waitingForIncrease, 0);
-      // Our own waitZero.
-      a.release();
-      const z = a.waitZero({ timeout: 5000 });
-      assert.equal(await stillPending(z, 50), true);
-      await a.acquire();
-      await z;
-    } finally {
-      set.remove();
-    }
+  await withNewSet({ count: 2, initial: [2, 0] }, async (set) => {
+    const [a, b] = set;
+    await using zero = startChild("wait-zero", set.id, 0);
+    await using inc = startChild("wait", set.id, 1);
+    await until("both children wait", () => a.waitingForZero === 1 && b.waitingForIncrease === 1);
+    assert.equal(a.waitingForIncrease, 0);
+    assert.equal(b.waitingForZero, 0);
+    await a.acquire({ count: 2 }); // value 0: wakes the zero-waiter
+    assert.equal(await zero.stdout.next(), "zero");
+    const acquired = inc.stdout.next();
+    assert.equal(await stillPending(acquired, 100), true);
+    await using rel = startChild("release", set.id, 1);
+    assert.equal(await rel.stdout.next(), "released");
+    assert.equal(await acquired, "acquired");
+    assert.equal(b.lastPid, inc.pid, "the waiter's -1 was the last operation");
+    assert.equal(a.waitingForZero, 0);
+    assert.equal(b.waitingForIncrease, 0);
+    // Our own waitZero.
+    a.release();
+    const z = a.waitZero({ timeout: 5000 });
+    assert.equal(await stillPending(z, 50), true);
+    await a.acquire();
+    await z;
   });
 });
 
@@ -471,32 +441,27 @@ test("two processes take turns over two semaphores for 300 rounds, in strict ord
 });
 
 test("lock() releases once at the end of a using block, even if released twice", async () => {
-  await noLeaks(async () => {
-    using set = SemaphoreSet.create({ initial: 1 });
-    try {
-      const m = set.at(0);
-      {
-        using held = await m.lock();
-        assert.equal(m.value, 0);
-        assert.equal(held.released, false);
-        held.release();
-        assert.equal(held.released, true);
-        assert.equal(m.value, 1);
-      } // dispose: a second release, which must do nothing
-      assert.equal(m.value, 1, "not released twice");
-      const order: string[] = [];
-      const worker = async (name: string) => {
-        using _ = await m.lock({ timeout: 5000 });
-        order.push(`${name} in`);
-        await sleep(20);
-        order.push(`${name} out`);
-      };
-      await Promise.all([worker("a"), worker("b")]);
-      assert.deepEqual(order, ["a in", "a out", "b in", "b out"]);
+  await withNewSet({ initial: 1 }, async (set) => {
+    const m = set.at(0);
+    {
+      using held = await m.lock();
+      assert.equal(m.value, 0);
+      assert.equal(held.released, false);
+      held.release();
+      assert.equal(held.released, true);
       assert.equal(m.value, 1);
-    } finally {
-      set.remove();
-    }
+    } // dispose: a second release, which must do nothing
+    assert.equal(m.value, 1, "not released twice");
+    const order: string[] = [];
+    const worker = async (name: string) => {
+      using _ = await m.lock({ timeout: 5000 });
+      order.push(`${name} in`);
+      await sleep(20);
+      order.push(`${name} out`);
+    };
+    await Promise.all([worker("a"), worker("b")]);
+    assert.deepEqual(order, ["a in", "a out", "b in", "b out"]);
+    assert.equal(m.value, 1);
   });
 });
 

@@ -156,3 +156,21 @@ export async function assertNoIpcLeak(fn: () => Promise<void> | void): Promise<v
 export async function assertNoLeaks(fn: () => Promise<void> | void): Promise<void> {
   await assertNoFdLeak(() => assertNoIpcLeak(fn));
 }
+
+/**
+ * Runs `fn` on a new semaphore set (made with `options`) under both leak
+ * checks, and removes the set afterwards whatever `fn` does.
+ */
+export function withNewSet(
+  options: Parameters<typeof SemaphoreSet.create>[0],
+  fn: (set: SemaphoreSet) => Promise<void> | void,
+): Promise<void> {
+  return assertNoLeaks(async () => {
+    using set = SemaphoreSet.create(options);
+    try {
+      await fn(set);
+    } finally {
+      set.remove();
+    }
+  });
+}
