@@ -174,7 +174,7 @@ export class Lines {
   }
 }
 
-/** Processes the tests started (shm_test counts segments they created). */
+/** Processes the tests started (the shm tests count the segments these created). */
 export const startedPids: Set<number> = new Set([process.pid]);
 
 /** How {@linkcode start} connects a child. */

@@ -1,4 +1,4 @@
-"""Python sysv_ipc peer for tests/shm_test.ts (Debian python3-sysv-ipc 1.0.0;
+"""Python sysv_ipc peer for tests/shm_interop_test.ts (Debian python3-sysv-ipc 1.0.0;
 run with /usr/bin/python3). Prints one JSON object per step on stdout.
 
   shm_peer.py create SIZE
