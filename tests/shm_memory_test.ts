@@ -13,6 +13,28 @@ import {
 
 const shmAtStart = shmTable().map((s) => s.id);
 
+/**
+ * What a detached handle does: everything that would need the memory says
+ * why it cannot, a second detach is a no-op, stat() still works; attach()
+ * (twice: the second is a no-op) gives a fresh buffer on the segment, whose
+ * first byte the test set to 42 and no stale view may have changed.
+ */
+function assertDetachedThenAttaches(shm: SharedMemory, oldBuffer: ArrayBuffer): void {
+  for (
+    const f of [() => shm.buffer, () => shm.bytes, () => shm.view(Uint8Array), () => shm.read()]
+  ) {
+    assert.throws(f, { name: "TypeError", message: /is detached \(call attach\(\) first\)/ });
+  }
+  assert.throws(() => shm.write("x"), TypeError);
+  shm.detach();
+  assert.equal(shm.stat().attachCount, 0, "stat() works while detached");
+  shm.attach();
+  shm.attach();
+  assert.equal(shm.stat().attachCount, 1);
+  assert.notEqual(shm.buffer, oldBuffer, "a fresh buffer");
+  assert.equal(shm.bytes[0], 42, "the segment outlived the attachment, untouched");
+}
+
 // ---------------------------------------------------------------------------
 // Memory safety
 // ---------------------------------------------------------------------------
@@ -42,25 +64,7 @@ if (buffersDetach) {
         bytes[0] = 1; // ignored, not a crash
         assert.equal(bytes[0], undefined);
         assert.throws(() => dv.getUint8(0), TypeError);
-        // Everything that would need the memory says why it cannot.
-        for (
-          const f of [
-            () => shm.buffer,
-            () => shm.bytes,
-            () => shm.view(Uint8Array),
-            () => shm.read(),
-          ]
-        ) {
-          assert.throws(f, { name: "TypeError", message: /is detached \(call attach\(\) first\)/ });
-        }
-        assert.throws(() => shm.write("x"), TypeError);
-        shm.detach(); // a second detach is a no-op
-        assert.equal(shm.stat().attachCount, 0, "stat() works while detached");
-        shm.attach();
-        shm.attach(); // attached already: a no-op
-        assert.equal(shm.stat().attachCount, 1);
-        assert.notEqual(shm.buffer, buffer, "a fresh buffer");
-        assert.equal(shm.bytes[0], 42, "the segment outlived the attachment");
+        assertDetachedThenAttaches(shm, buffer);
         assert.equal(bytes.length, 0, "old views stay dead");
       } finally {
         shm.remove();
@@ -94,29 +98,7 @@ if (!buffersDetach) {
         assert.equal(dv.getUint8(0), 0);
         bytes[0] = 1; // private to the placeholder: not a crash, and not the segment
         assert.equal(bytes[0], 1);
-        // Everything that would need the memory says why it cannot.
-        for (
-          const f of [
-            () => shm.buffer,
-            () => shm.bytes,
-            () => shm.view(Uint8Array),
-            () => shm.read(),
-          ]
-        ) {
-          assert.throws(f, { name: "TypeError", message: /is detached \(call attach\(\) first\)/ });
-        }
-        assert.throws(() => shm.write("x"), TypeError);
-        shm.detach(); // a second detach is a no-op
-        assert.equal(shm.stat().attachCount, 0, "stat() works while detached");
-        shm.attach();
-        shm.attach(); // attached already: a no-op
-        assert.equal(shm.stat().attachCount, 1);
-        assert.notEqual(shm.buffer, buffer, "a fresh buffer");
-        assert.equal(
-          shm.bytes[0],
-          42,
-          "the segment outlived the attachment, untouched by the stale write",
-        );
+        assertDetachedThenAttaches(shm, buffer);
         assert.equal(bytes[0], 1, "old views stay on the placeholder");
         shm.bytes[0] = 43;
         assert.equal(bytes[0], 1, "and never see the segment again");
