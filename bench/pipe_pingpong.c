@@ -13,6 +13,7 @@
  * Peer for bench/pipe_bench.ts. Blocking reads and writes.
  */
 #define _GNU_SOURCE
+#include "_peer.h"
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -25,11 +26,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* 1 = got size bytes, 0 = EOF before any byte, -1 = error. */
 static int read_full(int fd, char *buf, size_t size) {
@@ -90,22 +86,12 @@ int main(int argc, char **argv) {
     perror("pipe2");
     return 2;
   }
-  pid_t pid = fork();
+  pid_t pid = fork_pinned(child_cpu);
   if (pid < 0) {
     perror("fork");
     return 2;
   }
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (child_cpu >= 0) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(child_cpu, &set);
-      if (sched_setaffinity(0, sizeof set, &set) < 0) {
-        perror("sched_setaffinity");
-        _exit(2);
-      }
-    }
     close(to[1]);
     close(from[0]);
     _exit(echo(to[0], from[1], size));

@@ -9,6 +9,7 @@
  *   {"bytes":<all bytes>,"timedBytes":<bytes after the first read>,"ns":<first read → EOF>}
  */
 #define _GNU_SOURCE
+#include "_peer.h"
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,11 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */

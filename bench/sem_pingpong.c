@@ -17,6 +17,7 @@
  * Peer for bench/sem_bench.ts. Plain blocking semop(2), as C programs do.
  */
 #define _GNU_SOURCE
+#include "_peer.h"
 #include <errno.h>
 #include <sched.h>
 #include <signal.h>
@@ -30,11 +31,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static long long now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* 0 = done, 1 = the set is gone, -1 = other error. */
 static int op(int id, unsigned short num, short delta, short flags) {
@@ -94,23 +90,13 @@ int main(int argc, char **argv) {
     perror("semget");
     return 2;
   }
-  pid_t pid = fork();
+  pid_t pid = fork_pinned(child_cpu);
   if (pid < 0) {
     perror("fork");
     semctl(id, 0, IPC_RMID);
     return 2;
   }
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (child_cpu >= 0) {
-      cpu_set_t set;
-      CPU_ZERO(&set);
-      CPU_SET(child_cpu, &set);
-      if (sched_setaffinity(0, sizeof set, &set) < 0) {
-        perror("sched_setaffinity");
-        _exit(2);
-      }
-    }
     _exit(pong(id));
   }
   long long t0 = 0;

@@ -14,6 +14,7 @@
  * call fails.
  */
 #define _GNU_SOURCE
+#include "_peer.h"
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,11 +25,6 @@
 #include <sys/shm.h>
 #include <time.h>
 
-static long long now_ns(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
-}
 
 int main(int argc, char **argv) {
   if (argc < 4) {
