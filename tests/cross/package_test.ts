@@ -247,15 +247,23 @@ function badEnvReport(
   return { imported: first.imported, errors: rest };
 }
 
+/**
+ * Unpacks the packed package into `dir/node_modules/sysipc` without its
+ * dependencies, under an ES-module `package.json`.
+ */
+async function unpackAlone(dir: string): Promise<void> {
+  const pkg = join(dir, "node_modules/sysipc");
+  mkdirSync(pkg, { recursive: true });
+  const x = await run("tar", ["xzf", tarball, "-C", pkg, "--strip-components", "1"]);
+  assert.equal(x.code, 0, x.stderr);
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+}
+
 test("Node without koffi: the import works, and every first use throws one clear Error naming koffi — no crash", async () => {
   const dir = tempDir("sysipc_npm_nokoffi_");
   try {
     // The package as it is, without its dependency (a broken or partial install).
-    const pkg = join(dir, "node_modules/sysipc");
-    mkdirSync(pkg, { recursive: true });
-    const x = await run("tar", ["xzf", tarball, "-C", pkg, "--strip-components", "1"]);
-    assert.equal(x.code, 0, x.stderr);
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    await unpackAlone(dir);
     writeFileSync(join(dir, "bad.mjs"), BAD_ENV);
     const r = await run("node", ["bad.mjs"], { cwd: dir });
     assert.deepEqual([r.code, r.signal, r.stderr], [0, null, ""]);
@@ -278,11 +286,7 @@ test("Node without koffi: the import works, and every first use throws one clear
 test("a non-Linux OS (process.platform faked before first use): one clear Error on Node and on Bun — no crash", async () => {
   const dir = tempDir("sysipc_npm_platform_");
   try {
-    const pkg = join(dir, "node_modules/sysipc");
-    mkdirSync(pkg, { recursive: true });
-    const x = await run("tar", ["xzf", tarball, "-C", pkg, "--strip-components", "1"]);
-    assert.equal(x.code, 0, x.stderr);
-    writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
+    await unpackAlone(dir);
     // The platform is faked before the library module is even evaluated.
     writeFileSync(
       join(dir, "fake.mjs"),
