@@ -14,6 +14,25 @@ import {
 const shmAtStart = shmTable().map((s) => s.id);
 
 /**
+ * Sets the segment's first byte to 42 and takes every kind of view of it:
+ * the buffer, bytes, two typed views (one at the very end), a subarray and a
+ * DataView.
+ */
+function viewsOf(shm: SharedMemory) {
+  shm.bytes[0] = 42;
+  const buffer = shm.buffer;
+  const bytes = shm.bytes;
+  return {
+    buffer,
+    bytes,
+    ints: shm.view(Int32Array),
+    tail: shm.view(Float64Array, 4088, 1),
+    sub: bytes.subarray(100, 200),
+    dv: new DataView(buffer),
+  };
+}
+
+/**
  * What a detached handle does: everything that would need the memory says
  * why it cannot, a second detach is a no-op, stat() still works; attach()
  * (twice: the second is a no-op) gives a fresh buffer on the segment, whose
@@ -46,13 +65,7 @@ if (buffersDetach) {
     await assertNoShmLeak(() => {
       const shm = SharedMemory.create({ size: 4096 });
       try {
-        shm.bytes[0] = 42;
-        const buffer = shm.buffer;
-        const bytes = shm.bytes;
-        const ints = shm.view(Int32Array);
-        const tail = shm.view(Float64Array, 4088, 1);
-        const sub = bytes.subarray(100, 200);
-        const dv = new DataView(buffer);
+        const { buffer, bytes, ints, tail, sub, dv } = viewsOf(shm);
         shm.detach();
         assert.equal(shm.attached, false);
         assert.equal(buffer.byteLength, 0);
@@ -79,13 +92,7 @@ if (!buffersDetach) {
     await assertNoShmLeak(() => {
       const shm = SharedMemory.create({ size: 4096 });
       try {
-        shm.bytes[0] = 42;
-        const buffer = shm.buffer;
-        const bytes = shm.bytes;
-        const ints = shm.view(Int32Array);
-        const tail = shm.view(Float64Array, 4088, 1);
-        const sub = bytes.subarray(100, 200);
-        const dv = new DataView(buffer);
+        const { buffer, bytes, ints, tail, sub, dv } = viewsOf(shm);
         assert.equal(typeof (buffer as { transfer?: unknown }).transfer, "undefined");
         shm.detach();
         assert.equal(shm.attached, false);
