@@ -18,8 +18,11 @@ import { sleep, until } from "./timing.ts";
  * eventfd and a self-pipe (both ends) per Worker, Bun an epoll and an
  * eventfd. Which Workers the pool keeps idle can change when more calls wait
  * at once than it keeps (it starts more, then lets the surplus go), so these
- * are counted rather than compared by number. Deno has no such pool: there
- * every descriptor is compared exactly.
+ * are counted rather than compared by number. On Deno every descriptor is
+ * compared exactly: its pool Workers (node:worker_threads) open two epolls,
+ * an eventfd, a socket and a pipe pair each, which this summary does not
+ * model, so the tests there keep at most four calls waiting at once — as
+ * many Workers as the pool keeps idle, so none starts or quits during a check.
  */
 const WORKER_FDS = runtimeName === "node"
   ? { eventpoll: 1, eventfd: 1, pipePairs: 1 }
