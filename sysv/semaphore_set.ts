@@ -127,7 +127,7 @@ function pause(us: number): void {
  * semaphore (P/V, `lock()`), {@linkcode SemaphoreSet.op} for several at once.
  *
  * The handle holds no descriptor or mapping. `[Symbol.dispose]` cancels the
- * waits parked through it and makes it unusable; it does not remove the set
+ * waits pending through it and makes it unusable; it does not remove the set
  * (removal is always explicit). Requires `--allow-ffi`.
  *
  * @example A producer and a consumer signal each other (here in one process)
@@ -552,10 +552,10 @@ export class SemaphoreSet {
   }
 
   /**
-   * Lets go of the handle: every wait parked through it (on any of its
+   * Lets go of the handle: every wait pending through it (on any of its
    * semaphores) is cancelled and rejects with a `DOMException` named
    * `"AbortError"` — within about a millisecond: the thread waiting in
-   * `semtimedop` is interrupted — so no thread stays parked; later calls throw
+   * `semtimedop` is interrupted — so no thread stays blocked; later calls throw
    * `InvalidStateError`. A `lock()` taken before can still be released. The
    * set itself stays in the system: removal is explicit ({@linkcode remove}).
    * Idempotent.
