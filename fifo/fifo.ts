@@ -95,13 +95,14 @@ function isFifo(fd: number): boolean {
  * @example A reader and a writer in one process
  * ```ts
  * import { mkfifo, openFifo } from "@sysipc/sysipc/fifo";
- * const path = Deno.makeTempDirSync() + "/myfifo";
+ * const dir = Deno.makeTempDirSync();
+ * const path = `${dir}/myfifo`;
  * mkfifo(path);
  * const [reader, writer] = await Promise.all([openFifo(path, "read"), openFifo(path, "write")]);
  * await writer.write(new TextEncoder().encode("hello world\n"));
  * writer.close();
  * console.log(await new Response(reader.readable).text()); // "hello world\n"
- * Deno.removeSync(path);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  */
 export async function openFifo(

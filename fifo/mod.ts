@@ -6,14 +6,15 @@
  * @example Server reads what a client writes
  * ```ts
  * import { mkfifo, openFifo } from "@sysipc/sysipc/fifo";
- * const path = Deno.makeTempDirSync() + "/myfifo";
+ * const dir = Deno.makeTempDirSync();
+ * const path = `${dir}/myfifo`;
  * mkfifo(path);
  * const server = openFifo(path, "read");
  * const client = await openFifo(path, "write");
  * await client.write(new TextEncoder().encode("hello world\n"));
  * client.close();
  * console.log(await new Response((await server).readable).text());
- * Deno.removeSync(path);
+ * Deno.removeSync(dir, { recursive: true });
  * ```
  *
  * @module
