@@ -281,7 +281,7 @@ test("an abort that races the grant gives back what the wait took, or resolves i
     const [a] = set;
     // The wait is asleep in semtimedop; release() grants it inside the kernel
     // (the sleeper's -1 is applied during our semop), then we abort before
-    // the slice returns: the wait owns the unit when it learns of the abort.
+    // the worker thread reports back: the wait owns the unit when it learns of the abort.
     const ac = new AbortController();
     const p = a.acquire({ signal: ac.signal, undo: true });
     await until("the wait is parked", () => a.waitingForIncrease === 1);
