@@ -91,14 +91,14 @@ test("a parked wait ends within milliseconds of an abort, a dispose or its timeo
   });
 });
 
-test("four waits parked at once are all counted, and an abort racing three grants loses nothing", async () => {
+test("six waits parked at once are all counted, and an abort racing three grants loses nothing", async () => {
   await withNewSet(undefined, async (set) => {
     const sem = set.at(0);
     const ac = new AbortController();
-    // Four: as many threads as the pool keeps idle, so none starts or
-    // quits during the leak check.
-    const waits = Array.from({ length: 4 }, () => settled(sem.acquire({ signal: ac.signal })));
-    await until("four waits are parked", () => sem.waitingForIncrease === 4);
+    // Six: more than the four Workers the pool keeps idle, so two start for
+    // this test and quit after it, which the leak check must tell from a leak.
+    const waits = Array.from({ length: 6 }, () => settled(sem.acquire({ signal: ac.signal })));
+    await until("six waits are parked", () => sem.waitingForIncrease === 6);
     sem.release(3);
     ac.abort(new Error("enough"));
     const results = await Promise.all(waits);

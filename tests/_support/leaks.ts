@@ -13,41 +13,56 @@ import { runtimeName } from "./runtime.ts";
 import { sleep, until } from "./timing.ts";
 
 /**
- * The descriptors of one Worker's event loop, on the runtimes whose library
- * backend waits off-thread on a pool of Workers: Node has an epoll, an
- * eventfd and a self-pipe (both ends) per Worker, Bun an epoll and an
- * eventfd. Which Workers the pool keeps idle can change when more calls wait
- * at once than it keeps (it starts more, then lets the surplus go), so these
- * are counted rather than compared by number. On Deno every descriptor is
- * compared exactly: its pool Workers (node:worker_threads) open two epolls,
- * an eventfd, a socket and a pipe pair each, which this summary does not
- * model, so the tests there keep at most four calls waiting at once — as
- * many Workers as the pool keeps idle, so none starts or quits during a check.
+ * The descriptors of one Worker's event loop, on every runtime (the library
+ * waits off-thread on a pool of Workers of its own): Node has an epoll, an
+ * eventfd and a self-pipe (both ends) per Worker; Bun an epoll and an
+ * eventfd; Deno (whose `node:worker_threads` Workers the pool uses) two
+ * epolls, an eventfd, a socket and copies of two descriptors the process
+ * already has (its original stdout and stderr, which `deno test` keeps
+ * elsewhere while it captures output): `copies` are descriptors whose file
+ * a lower-numbered descriptor also has.
+ * Which Workers the pool keeps idle can change when more calls wait at once
+ * than it keeps (it starts more, then lets the surplus go), so these are
+ * counted rather than compared by number.
  */
 const WORKER_FDS = runtimeName === "node"
-  ? { eventpoll: 1, eventfd: 1, pipePairs: 1 }
+  ? { eventpoll: 1, eventfd: 1, pipePairs: 1, sockets: 0, copies: 0 }
   : runtimeName === "bun"
-  ? { eventpoll: 1, eventfd: 1, pipePairs: 0 }
-  : undefined;
+  ? { eventpoll: 1, eventfd: 1, pipePairs: 0, sockets: 0, copies: 0 }
+  : { eventpoll: 2, eventfd: 1, pipePairs: 0, sockets: 1, copies: 2 };
 
-interface FdSummary {
+/**
+ * What is counted rather than compared by number: epolls, eventfds, pipes of
+ * which this process holds both ends and nothing else (Node's Worker
+ * self-pipes), sockets, and copies (see above).
+ */
+type Counted = "eventpoll" | "eventfd" | "pipePairs" | "sockets" | "copies";
+
+interface FdSummary extends Record<Counted, number> {
   /** `"fd target"` of every descriptor compared exactly. */
   exact: Set<string>;
-  eventpoll: number;
-  eventfd: number;
-  /** Pipes of which this process holds both ends and nothing else (Node's Worker self-pipes). */
-  pipePairs: number;
 }
 
 function summarize(table: Map<number, string>): FdSummary {
-  const s: FdSummary = { exact: new Set(), eventpoll: 0, eventfd: 0, pipePairs: 0 };
+  const s: FdSummary = {
+    exact: new Set(),
+    eventpoll: 0,
+    eventfd: 0,
+    pipePairs: 0,
+    sockets: 0,
+    copies: 0,
+  };
+  const seen = new Set<string>();
   const pipes = new Map<string, number[]>();
   for (const [fd, target] of table) {
-    if (WORKER_FDS && target === "anon_inode:[eventpoll]") s.eventpoll++;
-    else if (WORKER_FDS && target === "anon_inode:[eventfd]") s.eventfd++;
-    else if (WORKER_FDS?.pipePairs && target.startsWith("pipe:")) {
+    if (target === "anon_inode:[eventpoll]") s.eventpoll++;
+    else if (target === "anon_inode:[eventfd]") s.eventfd++;
+    else if (WORKER_FDS.sockets && target.startsWith("socket:")) s.sockets++;
+    else if (WORKER_FDS.copies && seen.has(target)) s.copies++;
+    else if (WORKER_FDS.pipePairs && target.startsWith("pipe:")) {
       pipes.set(target, [...pipes.get(target) ?? [], fd]);
     } else s.exact.add(`${fd} ${target}`);
+    seen.add(target);
   }
   for (const [target, fds] of pipes) {
     if (fds.length === 2) s.pipePairs++;
@@ -66,28 +81,25 @@ function fdDiff(before: FdSummary, after: FdSummary): { lines: string[]; workers
     ...[...before.exact].filter((x) => !after.exact.has(x)).map((x) => `- fd ${x}`),
   ];
   const exactSame = lines.length === 0;
-  const d = {
-    eventpoll: after.eventpoll - before.eventpoll,
-    eventfd: after.eventfd - before.eventfd,
-    pipePairs: after.pipePairs - before.pipePairs,
-  };
-  for (const [k, v] of Object.entries(d)) {
-    if (v !== 0) {
-      lines.push(
-        `${k}: ${before[k as keyof typeof d]} before, ${after[k as keyof typeof d]} after`,
-      );
-    }
+  const counted = Object.keys(WORKER_FDS) as Counted[];
+  const d = Object.fromEntries(counted.map((k) => [k, after[k] - before[k]])) as Record<
+    Counted,
+    number
+  >;
+  for (const k of counted) {
+    if (d[k] !== 0) lines.push(`${k}: ${before[k]} before, ${after[k]} after`);
   }
-  const n = d.eventpoll;
-  const workers = exactSame && WORKER_FDS !== undefined && n > 0 &&
-    d.eventfd === n * WORKER_FDS.eventfd && d.pipePairs === n * WORKER_FDS.pipePairs;
+  // Whole Workers: the same number of each kind of Worker descriptor.
+  const n = d.eventpoll / WORKER_FDS.eventpoll;
+  const workers = exactSame && Number.isInteger(n) && n > 0 &&
+    counted.every((k) => d[k] === n * WORKER_FDS[k]);
   return { lines, workers };
 }
 
 /**
  * Asserts that `fn` leaves the open descriptors as it found them: the same
- * numbers, each still the same pipe, file or kernel object (on Node and Bun
- * the off-thread Workers' own descriptors are counted, see `WORKER_FDS`).
+ * numbers, each still the same pipe, file or kernel object (the off-thread
+ * Workers' own kinds of descriptor are counted instead, see `WORKER_FDS`).
  * Only surplus Workers get time (up to a second, while the thread count is
  * above what it was) to go away; any other difference fails at once, before
  * a finalizer could close a leaked descriptor behind the test's back.
@@ -99,7 +111,7 @@ export async function assertNoFdLeak(fn: () => Promise<void> | void): Promise<vo
   await fn();
   // Surplus Workers (more waits at once than the pool keeps) exit on their
   // own; a descriptor snapshot taken while one is closing its loop is torn.
-  for (let i = 0; WORKER_FDS && i < 50 && threadCount() > threads; i++) await sleep(20);
+  for (let i = 0; i < 50 && threadCount() > threads; i++) await sleep(20);
   let diff = fdDiff(before, summarize(fdTable()));
   for (let i = 0; i < 50 && diff.workers; i++) {
     await sleep(20);
@@ -113,8 +125,8 @@ let warm = false;
 /**
  * Makes the library's lazily opened descriptors exist before a snapshot: the
  * readiness waiter's eventfd (opened once per process, the first time
- * anything waits) and, on Node and Bun, the off-thread pool's Workers (each
- * with its own event loop's descriptors; the pool keeps 4 idle ones). Four
+ * anything waits) and the off-thread pool's Workers (each with its own event
+ * loop's descriptors; the pool keeps 4 idle ones). Four
  * semaphore waits at once park in four Workers; a pipe read parks on the
  * shared waiter.
  */
