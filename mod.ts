@@ -1,6 +1,6 @@
 /**
  * sysipc: Linux inter-process communication for TypeScript — anonymous pipes,
- * named pipes (FIFOs), System V shared memory and System V semaphores, bound
+ * named pipes (FIFOs), System V shared memory, semaphores and message queues, bound
  * straight to libc through the runtime's FFI and offered as web streams,
  * typed arrays and promises. Each part is also its own entry point:
  * `./pipe`, `./fifo`, `./sysv` (and, for

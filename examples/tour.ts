@@ -27,6 +27,8 @@ import { fifoServer } from "./fifo_server.ts";
 import { shmServer } from "./shm_server.ts";
 import { semCounter } from "./sem_counter.ts";
 import { boundedBuffer } from "./bounded_buffer.ts";
+import { msgServer } from "./msg_server.ts";
+import { MessageQueue } from "../sysv/mod.ts";
 
 const bold = (s: string) => process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s;
 const indent = (line: string) => console.log(`  ${line.trimEnd()}`);
@@ -136,6 +138,24 @@ const DEMOS: Demo[] = [
     run: async () => {
       await semCounter({ processes: 4, increments: 1000, lock: false, log: indent });
       await semCounter({ processes: 4, increments: 1000, lock: true, log: indent });
+    },
+  },
+  {
+    name: "msg",
+    title: "消息队列 — three client processes send typed requests to one server; " +
+      "each reply is typed with its client's pid, so each client gets only its own",
+    run: async () => {
+      using queue = MessageQueue.create();
+      try {
+        const served = msgServer(queue, 9, indent);
+        const codes = await Promise.all(
+          [0, 1, 2].map(() => runExample("./msg_client.ts", [String(queue.id), "3"])),
+        );
+        const pids = new Set(await served);
+        indent(`(clients exited with ${codes.join(", ")}; ${pids.size} clients served)`);
+      } finally {
+        queue.remove();
+      }
     },
   },
 ];

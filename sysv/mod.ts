@@ -10,6 +10,8 @@
  *   `acquire()` and V = `release()` as promises, atomic multi-semaphore
  *   `op()`, and `lock()` for `using` blocks that the kernel unlocks even if
  *   the process is killed.
+ * - `MessageQueue`: typed messages in the kernel; `send()` waits while the
+ *   queue is full, `receive()` picks by type and waits while nothing matches.
  *
  * Every object lives in the kernel until `remove()` (or `ipcrm`), not until
  * the process exits. An uncontended `acquire()` is one synchronous `semop`;
@@ -61,3 +63,14 @@ export type {
   TryAcquireOptions,
 } from "./semaphore.ts";
 export type { WaitOptions } from "../_sys/park.ts";
+export { MessageQueue } from "./message_queue.ts";
+export type {
+  Message,
+  MessageQueueOptions,
+  MessageQueueStat,
+  MessagesOptions,
+  ReceiveOptions,
+  SendOptions,
+  TryReceiveOptions,
+  TrySendOptions,
+} from "./message_queue.ts";

@@ -1,0 +1,349 @@
+/**
+ * Internal: a `MessageQueue` handle's state, and how sending and receiving
+ * go through the wait engine (`_sys/park.ts`).
+ *
+ * ## Waiting without a timed call
+ *
+ * `msgsnd` and `msgrcv` have no timed form (unlike `semtimedop`), yet a
+ * waiting call must honour a timeout and an `AbortSignal`, cost nothing while
+ * idle, wake at once when a message arrives, and lose nothing when cancelled.
+ * The choice, measured with `bench/mq_bench.ts`:
+ *
+ * 1. One synchronous call with `IPC_NOWAIT` — the hot path, no allocation
+ *    beyond the message's own bytes and no thread hop.
+ * 2. The engine's bounded spin: `sched_yield()` and retry for a few tens of
+ *    µs, so a peer that answers quickly (a request/reply round trip) is
+ *    caught without a thread hop.
+ * 3. Then one *blocking* `msgrcv`/`msgsnd` on a thread of the library's own
+ *    (`cancellable`), for as long as it takes. The kernel wakes it the moment
+ *    a message arrives (or room appears) — no slices, no polling, no CPU while
+ *    idle — and wakes it with `EIDRM` when the queue is removed. A timeout
+ *    is a timer on the JavaScript thread that interrupts the call, like an
+ *    abort or a dispose: the thread gets a signal, the call fails with
+ *    `EINTR` (System V message calls are never restarted), and the engine
+ *    decides what that means.
+ *
+ * Nothing is lost to a cancellation: a call that completed before the
+ * interruption landed keeps its result — the message received is delivered
+ * (the promise resolves even though its signal fired), the message sent
+ * stays sent. Giving a received message back is not offered: sending it again
+ * would put it behind messages that arrived meanwhile.
+ *
+ * @module
+ */
+import { Errno, errno, errnoName } from "../_sys/errno.ts";
+import { park, type Parked, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
+import { cancelParked } from "../_sys/park.ts";
+import { IpcError, timeoutError } from "../errors.ts";
+import type { CallOutcome, CancellableCall } from "../_ffi/types.ts";
+import { IPC, keyHex } from "./_ipc.ts";
+import { limits, MSG_NOWAIT, MSQID_DS, MTYPE_BYTES, sys } from "./_msg_sys.ts";
+
+/** @internal Passed to the constructor by the library's own factories. */
+export const INTERNAL: unique symbol = Symbol("sysipc.msg");
+
+/** A resolved promise, returned by every send that completes at once. */
+const DONE: Promise<void> = Promise.resolve();
+
+/** A message as `receive()` gives it. */
+export interface Message {
+  /** The message's bytes (a copy: yours to keep). */
+  data: Uint8Array;
+  /** Its type, a positive integer. */
+  type: number;
+}
+
+/** Whether an errno says the queue's id no longer exists. */
+function isGone(e: number): boolean {
+  return e === Errno.EIDRM || e === Errno.EINVAL;
+}
+
+/** Writes a message type (a positive safe integer) as a 64-bit `long` at the start of `buf`. */
+function putType(dv: DataView, type: number): void {
+  dv.setUint32(0, type >>> 0, true);
+  dv.setUint32(4, Math.floor(type / 0x1_0000_0000), true);
+}
+
+/** Reads back the `long` type a received message starts with. */
+function getType(dv: DataView): number {
+  return dv.getUint32(0, true) + dv.getInt32(4, true) * 0x1_0000_0000;
+}
+
+/**
+ * What a `MessageQueue` handle holds: the kernel id, whether this process
+ * removed the queue or disposed the handle, its pending waits, and scratch
+ * buffers for the synchronous calls.
+ */
+export class QueueCore {
+  removed = false;
+  disposed = false;
+  readonly waits: Set<Parked> = new Set();
+  /** The queue's capacity in bytes as last seen (`msg_qbytes`). */
+  maxBytes: number;
+  readonly #stat = new Uint8Array(MSQID_DS.BYTES);
+  #tx = new Uint8Array(MTYPE_BYTES + 256);
+  #txView = new DataView(this.#tx.buffer);
+  #rx = new Uint8Array(0);
+  #rxView = new DataView(this.#rx.buffer);
+
+  constructor(readonly id: number, readonly key: number, maxBytes: number) {
+    this.maxBytes = maxBytes;
+  }
+
+  /** `id 5, key 0x1f2e` (the key only when it is not IPC_PRIVATE), for messages. */
+  where(): string {
+    return this.key === 0 ? `id ${this.id}` : `id ${this.id}, key ${keyHex(this.key)}`;
+  }
+
+  /**
+   * The house-style error for a failed call. Every argument has been checked
+   * before the call, so `EINVAL` means the id no longer exists (after
+   * `IPC_RMID` the kernel forgets it; only a caller asleep in the queue at
+   * the moment of removal is told `EIDRM`): both are reported as `EIDRM`.
+   */
+  fail(what: string, syscall: string, e: number): IpcError {
+    const code = isGone(e) ? Errno.EIDRM : e;
+    const gone = isGone(e) ? " (the queue was removed)" : "";
+    return new IpcError(
+      `${what} (${syscall}, ${this.where()}): ${errnoName(code)}${gone}`,
+      code,
+      syscall,
+    );
+  }
+
+  /** Throws if the handle was disposed or this process removed the queue. */
+  check(what: string, syscall: string): void {
+    if (this.disposed) {
+      throw new DOMException(
+        `${what}: the MessageQueue handle was disposed (${this.where()})`,
+        "InvalidStateError",
+      );
+    }
+    if (this.removed) throw this.fail(what, syscall, Errno.EIDRM);
+  }
+
+  /** `IPC_STAT` into the handle's scratch buffer; the errno on failure. */
+  statInto(): { ok: true; buf: DataView } | { ok: false; errno: number } {
+    if (sys().msgctl(this.id, IPC.STAT, this.#stat) < 0) return { ok: false, errno: errno() };
+    const buf = new DataView(this.#stat.buffer);
+    this.maxBytes = Number(buf.getBigUint64(MSQID_DS.QBYTES, true));
+    return { ok: true, buf };
+  }
+
+  /** Cancels every pending wait of this handle with `reason`. */
+  cancelAll(reason: unknown): void {
+    for (const w of this.waits) cancelParked(w, reason);
+  }
+
+  /** `struct msgbuf` for `data` of `type`, in the scratch buffer (valid until the next call). */
+  txBuffer(data: Uint8Array, type: number): Uint8Array {
+    const need = MTYPE_BYTES + data.length;
+    if (this.#tx.length < need) {
+      this.#tx = new Uint8Array(Math.max(need, this.#tx.length * 2));
+      this.#txView = new DataView(this.#tx.buffer);
+    }
+    putType(this.#txView, type);
+    this.#tx.set(data, MTYPE_BYTES);
+    return this.#tx;
+  }
+
+  /** A scratch `struct msgbuf` with room for `size` bytes of text. */
+  rxBuffer(size: number): { buf: Uint8Array; dv: DataView } {
+    const need = MTYPE_BYTES + size;
+    if (this.#rx.length < need) {
+      this.#rx = new Uint8Array(need);
+      this.#rxView = new DataView(this.#rx.buffer);
+    }
+    return { buf: this.#rx, dv: this.#rxView };
+  }
+}
+
+/** One `msgsnd` with `IPC_NOWAIT`: 0 or the errno (read at once); `EINTR` is retried. */
+function trySend(id: number, buf: Uint8Array, n: number): number {
+  const s = sys();
+  for (;;) {
+    if (s.msgsnd(id, buf, n, MSG_NOWAIT) === 0) return 0;
+    const e = errno();
+    if (e !== Errno.EINTR) return e;
+  }
+}
+
+/** One `msgrcv` with `IPC_NOWAIT`: the text's length, or minus the errno; `EINTR` is retried. */
+function tryReceive(id: number, buf: Uint8Array, size: number, type: bigint): number {
+  const s = sys();
+  for (;;) {
+    const r = Number(s.msgrcv(id, buf, size, type, MSG_NOWAIT));
+    if (r >= 0) return r;
+    const e = errno();
+    if (e !== Errno.EINTR) return -e;
+  }
+}
+
+/**
+ * The error for a message that can never be sent: longer than
+ * `kernel.msgmax`, or than the queue's capacity — `msgsnd` would wait for
+ * room forever. `null` if it fits. Reads both limits afresh (either may have
+ * been changed since): call it when the figures last seen say it won't fit.
+ */
+export function neverFits(core: QueueCore, length: number): RangeError | null {
+  const max = limits(true).msgmax;
+  if (length > max) {
+    return new RangeError(`data must be at most ${max} bytes (kernel.msgmax), got ${length} bytes`);
+  }
+  const st = core.statInto();
+  if (!st.ok || length <= core.maxBytes) return null; // a failure is reported by the call itself
+  return new RangeError(
+    `data must be at most ${core.maxBytes} bytes (the queue's maxBytes, ${core.where()}), got ${length} bytes`,
+  );
+}
+
+/** Starts a blocking call off-thread, interrupted after `ms` by a timer. */
+function timed<R, T>(
+  call: CancellableCall<R>,
+  ms: number,
+  map: (o: CallOutcome<R>) => T,
+): { done: Promise<T>; interrupt(): void } {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  if (ms !== Infinity) timer = setTimeout(call.cancel, Math.max(1, Math.ceil(ms)));
+  return {
+    done: call.done.finally(() => clearTimeout(timer)).then(map),
+    interrupt: call.cancel,
+  };
+}
+
+/**
+ * Sends `data` as a message of `type`, waiting for room while the queue is
+ * full. Arguments are checked; `data.length` fits `kernel.msgmax` as last read.
+ */
+export function send(
+  core: QueueCore,
+  data: Uint8Array,
+  type: number,
+  signal: AbortSignal | undefined,
+  timeout: number,
+): Promise<void> {
+  const what = "Cannot send message";
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  const id = core.id;
+  const n = data.length;
+  let buf = core.txBuffer(data, type);
+  const e = trySend(id, buf, n);
+  if (e === 0) return DONE;
+  if (e !== Errno.EAGAIN) {
+    return Promise.reject(
+      e === Errno.EINVAL
+        ? neverFits(core, n) ?? core.fail(what, "msgsnd", e)
+        : core.fail(what, "msgsnd", e),
+    );
+  }
+  if (timeout === 0) return Promise.reject(timeoutError(what, timeout, `msgsnd, ${core.where()}`));
+  const start = timeout === Infinity ? 0 : performance.now();
+  const attempt = (): void | typeof WOULD_BLOCK => {
+    const e = trySend(id, buf, n);
+    if (e === 0) return;
+    if (e === Errno.EAGAIN) return WOULD_BLOCK;
+    throw core.fail(what, "msgsnd", e);
+  };
+  try {
+    if (spin(attempt) !== WOULD_BLOCK) return DONE;
+  } catch (e) {
+    return Promise.reject(e);
+  }
+  // Still full. A message longer than the queue's capacity would wait forever.
+  const never = neverFits(core, n);
+  if (never) return Promise.reject(never);
+  buf = buf.slice(0, MTYPE_BYTES + n); // the wait keeps its own copy: the scratch buffer is reused
+  const w: Waitable<void> = {
+    attempt,
+    block(ms) {
+      return timed(sys().msgsnd_wait(id, buf, n, 0), ms, ({ result, errno }) => {
+        if (result === 0) return undefined;
+        if (errno === Errno.EINTR || errno === Errno.EAGAIN) return WOULD_BLOCK;
+        throw core.fail(what, "msgsnd", errno);
+      });
+    },
+    expired() {
+      const st = core.statInto();
+      if (!st.ok) return core.fail(what, "msgsnd", st.errno);
+      return timeoutError(what, timeout, `msgsnd, ${core.where()}`);
+    },
+  };
+  return park(w, { signal, timeout, start, waits: core.waits });
+}
+
+/** The house-style error for a first matching message longer than `maxSize` (it stays queued). */
+function tooBig(core: QueueCore, maxSize: number, syscall: string): IpcError {
+  return new IpcError(
+    `Cannot receive message (${syscall}, ${core.where()}): E2BIG (the first matching message is longer than maxSize, ${maxSize} bytes; it stays in the queue)`,
+    Errno.E2BIG,
+    syscall,
+  );
+}
+
+/**
+ * Receives the first message matching `type` (0: any; > 0: that type; < 0:
+ * the lowest type up to `-type`), waiting while there is none.
+ *
+ * @returns The message, or `null` with `timeout` 0 when none matches (the
+ *   caller turns that into its own answer).
+ */
+export function receiveNow(core: QueueCore, type: number, maxSize: number): Message | null {
+  const { buf, dv } = core.rxBuffer(maxSize);
+  const r = tryReceive(core.id, buf, maxSize, BigInt(type));
+  if (r >= 0) return { data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r), type: getType(dv) };
+  if (r === -Errno.ENOMSG) return null;
+  if (r === -Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
+  throw core.fail("Cannot receive message", "msgrcv", -r);
+}
+
+/** Receives, waiting (spin, then a blocking `msgrcv` off-thread) while no message matches. */
+export function receive(
+  core: QueueCore,
+  type: number,
+  maxSize: number,
+  signal: AbortSignal | undefined,
+  timeout: number,
+): Promise<Message> {
+  const what = "Cannot receive message";
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  try {
+    const m = receiveNow(core, type, maxSize);
+    if (m !== null) return Promise.resolve(m);
+    if (timeout === 0) {
+      return Promise.reject(timeoutError(what, timeout, `msgrcv, ${core.where()}`));
+    }
+    const start = timeout === Infinity ? 0 : performance.now();
+    const attempt = (): Message | typeof WOULD_BLOCK =>
+      receiveNow(core, type, maxSize) ?? WOULD_BLOCK;
+    const got = spin(attempt);
+    if (got !== WOULD_BLOCK) return Promise.resolve(got);
+    const msgtyp = BigInt(type);
+    const w: Waitable<Message> = {
+      attempt,
+      block(ms) {
+        // The wait's own buffer: the thread writes into it while the JavaScript thread goes on.
+        const buf = new Uint8Array(MTYPE_BYTES + maxSize);
+        return timed(sys().msgrcv_wait(core.id, buf, maxSize, msgtyp, 0), ms, (o) => {
+          const r = Number(o.result);
+          if (r >= 0) {
+            return {
+              data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r),
+              type: getType(new DataView(buf.buffer)),
+            };
+          }
+          if (o.errno === Errno.EINTR) return WOULD_BLOCK;
+          if (o.errno === Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
+          throw core.fail(what, "msgrcv", o.errno);
+        });
+      },
+      expired() {
+        const st = core.statInto();
+        if (!st.ok) return core.fail(what, "msgrcv", st.errno);
+        return timeoutError(what, timeout, `msgrcv, ${core.where()}`);
+      },
+    };
+    return park(w, { signal, timeout, start, waits: core.waits });
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
