@@ -186,6 +186,7 @@ export const Errno = {
   EAGAIN: 11,
   ENOMEM: 12,
   EACCES: 13,
+  EFAULT: 14,
   EEXIST: 17,
   EINVAL: 22,
   EPIPE: 32,

@@ -9,8 +9,8 @@
  *     bun examples/msg_server.ts [REQUESTS=6]
  *     node node_modules/sysipc/examples/msg_server.js [REQUESTS=6]     (the npm package)
  *
- * It serves that many requests, then removes the queue (`ipcs -q` shows it
- * meanwhile).
+ * It serves that many requests, then removes the queue once the clients
+ * have taken their replies (`ipcs -q` shows it meanwhile).
  *
  * @module
  */
@@ -58,6 +58,11 @@ if (isMain(import.meta)) {
   try {
     console.log(`queue id ${queue.id}: run msg_client.ts ${queue.id} (serving ${requests})`);
     await msgServer(queue, requests);
+    // Removing the queue would take the last replies with it: give the
+    // clients up to 5 s to receive them.
+    for (let i = 0; i < 500 && queue.stat().messageCount > 0; i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
   } finally {
     queue.remove();
   }

@@ -158,24 +158,51 @@ export class QueueCore {
   }
 }
 
+/**
+ * The errors `msgsnd(2)` and `msgrcv(2)` document (besides `EINTR`). Any
+ * other errno after a failed call cannot be the call's own: something the
+ * runtime did between the call's return and our read of errno overwrote it
+ * (seen once in a benchmark on Deno: `msgrcv` "failing" with `EAGAIN`). A
+ * failed call consumed nothing, so it is simply made again.
+ */
+const SEND_ERRORS: ReadonlySet<number> = new Set([
+  Errno.EACCES,
+  Errno.EAGAIN,
+  Errno.EFAULT,
+  Errno.EIDRM,
+  Errno.EINVAL,
+  Errno.ENOMEM,
+]);
+const RECEIVE_ERRORS: ReadonlySet<number> = new Set([
+  Errno.E2BIG,
+  Errno.EACCES,
+  Errno.EFAULT,
+  Errno.EIDRM,
+  Errno.EINVAL,
+  Errno.ENOMSG,
+  Errno.ENOSYS,
+]);
+/** How many times a call whose errno is not its own is made again before that errno is reported. */
+const RETRIES = 8;
+
 /** One `msgsnd` with `IPC_NOWAIT`: 0 or the errno (read at once); `EINTR` is retried. */
-function trySend(id: number, buf: Uint8Array, n: number): number {
+export function trySend(id: number, buf: Uint8Array, n: bigint): number {
   const s = sys();
-  for (;;) {
+  for (let i = 0;; i++) {
     if (s.msgsnd(id, buf, n, MSG_NOWAIT) === 0) return 0;
     const e = errno();
-    if (e !== Errno.EINTR) return e;
+    if (e !== Errno.EINTR && (SEND_ERRORS.has(e) || i >= RETRIES)) return e;
   }
 }
 
 /** One `msgrcv` with `IPC_NOWAIT`: the text's length, or minus the errno; `EINTR` is retried. */
-function tryReceive(id: number, buf: Uint8Array, size: number, type: bigint): number {
+function tryReceive(id: number, buf: Uint8Array, size: bigint, type: bigint): number {
   const s = sys();
-  for (;;) {
-    const r = Number(s.msgrcv(id, buf, size, type, MSG_NOWAIT));
+  for (let i = 0;; i++) {
+    const r = s.msgrcv(id, buf, size, type, MSG_NOWAIT);
     if (r >= 0) return r;
     const e = errno();
-    if (e !== Errno.EINTR) return -e;
+    if (e !== Errno.EINTR && (RECEIVE_ERRORS.has(e) || i >= RETRIES)) return -e;
   }
 }
 
@@ -226,8 +253,9 @@ export function send(
   if (signal?.aborted) return Promise.reject(signal.reason);
   const id = core.id;
   const n = data.length;
+  const nb = BigInt(n); // 64-bit arguments as bigints: Deno's fast path (DESIGN.md)
   let buf = core.txBuffer(data, type);
-  const e = trySend(id, buf, n);
+  const e = trySend(id, buf, nb);
   if (e === 0) return DONE;
   if (e !== Errno.EAGAIN) {
     return Promise.reject(
@@ -239,7 +267,7 @@ export function send(
   if (timeout === 0) return Promise.reject(timeoutError(what, timeout, `msgsnd, ${core.where()}`));
   const start = timeout === Infinity ? 0 : performance.now();
   const attempt = (): void | typeof WOULD_BLOCK => {
-    const e = trySend(id, buf, n);
+    const e = trySend(id, buf, nb);
     if (e === 0) return;
     if (e === Errno.EAGAIN) return WOULD_BLOCK;
     throw core.fail(what, "msgsnd", e);
@@ -256,9 +284,12 @@ export function send(
   const w: Waitable<void> = {
     attempt,
     block(ms) {
-      return timed(sys().msgsnd_wait(id, buf, n, 0), ms, ({ result, errno }) => {
+      return timed(sys().msgsnd_wait(id, buf, nb, 0), ms, ({ result, errno }) => {
         if (result === 0) return undefined;
-        if (errno === Errno.EINTR || errno === Errno.EAGAIN) return WOULD_BLOCK;
+        // EINTR: interrupted (the engine decides); an errno not its own: made again.
+        if (errno === Errno.EINTR || !SEND_ERRORS.has(errno) || errno === Errno.EAGAIN) {
+          return WOULD_BLOCK;
+        }
         throw core.fail(what, "msgsnd", errno);
       });
     },
@@ -287,9 +318,9 @@ function tooBig(core: QueueCore, maxSize: number, syscall: string): IpcError {
  * @returns The message, or `null` with `timeout` 0 when none matches (the
  *   caller turns that into its own answer).
  */
-export function receiveNow(core: QueueCore, type: number, maxSize: number): Message | null {
+export function receiveNow(core: QueueCore, type: bigint, maxSize: number): Message | null {
   const { buf, dv } = core.rxBuffer(maxSize);
-  const r = tryReceive(core.id, buf, maxSize, BigInt(type));
+  const r = tryReceive(core.id, buf, BigInt(maxSize), type);
   if (r >= 0) return { data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r), type: getType(dv) };
   if (r === -Errno.ENOMSG) return null;
   if (r === -Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
@@ -307,23 +338,23 @@ export function receive(
   const what = "Cannot receive message";
   if (signal?.aborted) return Promise.reject(signal.reason);
   try {
-    const m = receiveNow(core, type, maxSize);
+    const msgtyp = BigInt(type);
+    const m = receiveNow(core, msgtyp, maxSize);
     if (m !== null) return Promise.resolve(m);
     if (timeout === 0) {
       return Promise.reject(timeoutError(what, timeout, `msgrcv, ${core.where()}`));
     }
     const start = timeout === Infinity ? 0 : performance.now();
     const attempt = (): Message | typeof WOULD_BLOCK =>
-      receiveNow(core, type, maxSize) ?? WOULD_BLOCK;
+      receiveNow(core, msgtyp, maxSize) ?? WOULD_BLOCK;
     const got = spin(attempt);
     if (got !== WOULD_BLOCK) return Promise.resolve(got);
-    const msgtyp = BigInt(type);
     const w: Waitable<Message> = {
       attempt,
       block(ms) {
         // The wait's own buffer: the thread writes into it while the JavaScript thread goes on.
         const buf = new Uint8Array(MTYPE_BYTES + maxSize);
-        return timed(sys().msgrcv_wait(core.id, buf, maxSize, msgtyp, 0), ms, (o) => {
+        return timed(sys().msgrcv_wait(core.id, buf, BigInt(maxSize), msgtyp, 0), ms, (o) => {
           const r = Number(o.result);
           if (r >= 0) {
             return {
@@ -331,7 +362,7 @@ export function receive(
               type: getType(new DataView(buf.buffer)),
             };
           }
-          if (o.errno === Errno.EINTR) return WOULD_BLOCK;
+          if (o.errno === Errno.EINTR || !RECEIVE_ERRORS.has(o.errno)) return WOULD_BLOCK;
           if (o.errno === Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
           throw core.fail(what, "msgrcv", o.errno);
         });

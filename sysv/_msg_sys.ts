@@ -44,7 +44,11 @@ export const sys = libc(
     // int msgsnd(int msqid, const void *msgp, size_t msgsz, int msgflg);
     msgsnd: { parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
     // ssize_t msgrcv(int msqid, void *msgp, size_t msgsz, long msgtyp, int msgflg);
-    msgrcv: { parameters: ["i32", "buffer", "usize", "i64", "i32"], result: "isize" },
+    // Its result is read as 32 bits (the low half of the same register on
+    // x86-64 and aarch64): a message is never longer than kernel.msgmax, an
+    // int, so the value is the same, and a small integer result needs no
+    // allocation between the call and the read of errno.
+    msgrcv: { parameters: ["i32", "buffer", "usize", "i64", "i32"], result: "i32" },
     // The two calls that block, on a thread of the library's own, where a
     // signal interrupts them (EINTR: neither is ever restarted, whatever
     // SA_RESTART says) and their errno is read (`cancellable`).
@@ -57,7 +61,7 @@ export const sys = libc(
     msgrcv_wait: {
       name: "msgrcv",
       parameters: ["i32", "buffer", "usize", "i64", "i32"],
-      result: "isize",
+      result: "i32",
       cancellable: true,
     },
     // int msgctl(int msqid, int cmd, struct msqid_ds *buf);

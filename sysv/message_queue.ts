@@ -30,6 +30,7 @@ import {
   receive,
   receiveNow,
   send,
+  trySend,
 } from "./_msg_core.ts";
 import { limits, MSQID_DS, sys } from "./_msg_sys.ts";
 
@@ -402,15 +403,11 @@ export class MessageQueue {
     const what = "Cannot send message";
     core.check(what, "msgsnd");
     fits(core, bytes.length);
-    const buf = core.txBuffer(bytes, type);
-    for (;;) {
-      if (sys().msgsnd(core.id, buf, bytes.length, IPC.NOWAIT) === 0) return true;
-      const e = errno();
-      if (e === Errno.EINTR) continue;
-      if (e === Errno.EAGAIN) return false;
-      throw (e === Errno.EINVAL ? neverFits(core, bytes.length) : null) ??
-        core.fail(what, "msgsnd", e);
-    }
+    const e = trySend(core.id, core.txBuffer(bytes, type), BigInt(bytes.length));
+    if (e === 0) return true;
+    if (e === Errno.EAGAIN) return false;
+    throw (e === Errno.EINVAL ? neverFits(core, bytes.length) : null) ??
+      core.fail(what, "msgsnd", e);
   }
 
   /**
@@ -485,7 +482,7 @@ export class MessageQueue {
     const type = checkType(o.type, "type", 0, -Number.MAX_SAFE_INTEGER);
     const maxSize = checkMaxSize(o.maxSize);
     core.check("Cannot receive message", "msgrcv");
-    return receiveNow(core, type, maxSize);
+    return receiveNow(core, BigInt(type), maxSize);
   }
 
   /**

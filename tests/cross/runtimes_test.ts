@@ -144,6 +144,31 @@ test("sem_counter across runtimes, control: without the lock the same three proc
   });
 });
 
+test("message queue across runtimes: a Node msg_server serves Deno, Node and Bun clients at once; each gets exactly its own replies", async () => {
+  await assertNoIpcLeak(async () => {
+    const s = on("node", "examples/msg_server.ts", ["9"]);
+    await using server = start(s.command, s.args);
+    const first = await server.stdout.next();
+    const id = /^queue id (\d+):/.exec(first)?.[1];
+    assert.ok(id, `the server said ${first}`);
+    const clients: Runtime[] = ["deno", "node", "bun"];
+    const outs = await Promise.all(clients.map((rt) => {
+      const c = on(rt, "examples/msg_client.ts", [id, "3"]);
+      return run(c.command, c.args);
+    }));
+    for (const out of outs) {
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual(
+        out.stdout.trim().split("\n").map((l) => l.replace(/ \(from server \d+\)$/, "")),
+        ["reply: HELLO NUMBER 1", "reply: HELLO NUMBER 2", "reply: HELLO NUMBER 3"],
+      );
+    }
+    const done = await server.output();
+    assert.equal(done.code, 0, done.stderr);
+    assert.equal(count(done.stdout, "request from pid"), 9, done.stdout);
+  });
+});
+
 const count = (text: string, word: string) => text.split(word).length - 1;
 
 test("a Bun process writes into a FIFO that this Deno process reads", async () => {
