@@ -1,9 +1,9 @@
 /**
  * sysipc: Linux inter-process communication for TypeScript — anonymous pipes,
- * named pipes (FIFOs), System V shared memory, semaphores and message queues, bound
- * straight to libc through the runtime's FFI and offered as web streams,
- * typed arrays and promises. Each part is also its own entry point:
- * `./pipe`, `./fifo`, `./sysv` (and, for
+ * named pipes (FIFOs), System V shared memory, semaphores and message queues,
+ * and POSIX message queues, bound straight to libc through the runtime's FFI
+ * and offered as web streams, typed arrays and promises. Each part is also
+ * its own entry point: `./pipe`, `./fifo`, `./sysv`, `./posix` (and, for
  * System V shared memory or semaphores alone, `./shm` and `./sem`). Requires `--allow-ffi`.
  *
  * @example A child writes, the parent reads
@@ -23,3 +23,4 @@ export type { IpcErrorOptions } from "./errors.ts";
 export * from "./pipe/mod.ts";
 export * from "./fifo/mod.ts";
 export * from "./sysv/mod.ts";
+export * from "./posix/mod.ts";

@@ -189,6 +189,7 @@ export const Errno = {
   EFAULT: 14,
   EEXIST: 17,
   EINVAL: 22,
+  EMFILE: 24,
   EPIPE: 32,
   ERANGE: 34,
   ENOSYS: 38,

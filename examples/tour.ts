@@ -28,6 +28,7 @@ import { shmServer } from "./shm_server.ts";
 import { semCounter } from "./sem_counter.ts";
 import { boundedBuffer } from "./bounded_buffer.ts";
 import { msgServer } from "./msg_server.ts";
+import { pmqPriority } from "./pmq_priority.ts";
 import { MessageQueue } from "../sysv/mod.ts";
 
 const bold = (s: string) => process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s;
@@ -156,6 +157,14 @@ const DEMOS: Demo[] = [
       } finally {
         queue.remove();
       }
+    },
+  },
+  {
+    name: "pmq_priority",
+    title: "POSIX 消息队列 — a child queues eight jobs; the parent receives the highest " +
+      "priority first, in the order sent among equals",
+    run: async () => {
+      await pmqPriority(indent);
     },
   },
 ];

@@ -16,9 +16,12 @@
  * (`tests/pipe_test.ts`) pick files.
  *
  * When run as root with `unshare` at hand, each suite runs in a private
- * System V IPC namespace: the `ipcs` leak checks then see only the objects
- * the tests make, never a benchmark or another test run on the same machine,
- * and nothing the tests make can outlive them. Otherwise (or with
+ * IPC namespace: the `ipcs` leak checks then see only the objects the tests
+ * make, never a benchmark or another test run on the same machine, and
+ * nothing the tests make can outlive them. With a private mount namespace
+ * too, the namespace's POSIX message queues are mounted for the suite on a
+ * temporary directory named in `SYSIPC_MQUEUE_DIR` (many machines have no
+ * `/dev/mqueue`), so the tests can list them. Otherwise (or with
  * `SYSIPC_TEST_SHARED_IPC=1`, to watch `ipcs` from outside) the suites share
  * the machine's namespace and run one after another.
  *
@@ -67,9 +70,25 @@ async function succeeds(cmd: string, args: string[]): Promise<boolean> {
   }
 }
 
-/** `unshare --ipc` when we may (root), so each suite has its own `ipcs`. */
+/**
+ * Mounts the private IPC namespace's POSIX message queue filesystem on a
+ * temporary directory of the private mount namespace (the machine may have
+ * no `/dev/mqueue` at all), names it in `SYSIPC_MQUEUE_DIR` for the leak
+ * checks, runs the suite, and unmounts and removes the directory.
+ */
+const MQUEUE_MOUNT = 'd=$(mktemp -d "${TMPDIR:-/tmp}/sysipc_mqueue_XXXXXX") || exit 1; ' +
+  'if mount -t mqueue mqueue "$d"; then export SYSIPC_MQUEUE_DIR="$d"; fi; ' +
+  '"$@"; rc=$?; umount "$d" 2>/dev/null; rmdir "$d"; exit $rc';
+
+/**
+ * `unshare --ipc` when we may (root), so each suite has its own `ipcs` and
+ * POSIX queues — with `--mount` too where it works, to list those queues.
+ */
 async function isolation(): Promise<string[]> {
   if (Deno.uid() !== 0 || Deno.env.get("SYSIPC_TEST_SHARED_IPC")) return [];
+  if (await succeeds("unshare", ["--ipc", "--mount", "true"])) {
+    return ["unshare", "--ipc", "--mount", "--", "sh", "-c", MQUEUE_MOUNT, "sh"];
+  }
   return await succeeds("unshare", ["--ipc", "true"]) ? ["unshare", "--ipc", "--"] : [];
 }
 

@@ -19,6 +19,8 @@ import { fileURLToPath } from "node:url";
 import { boundedBuffer } from "../../examples/bounded_buffer.ts";
 import { semCounter } from "../../examples/sem_counter.ts";
 import { fifoServer } from "../../examples/fifo_server.ts";
+import { JOBS } from "../../examples/pmq_priority.ts";
+import { PosixMessageQueue } from "../_support/lib.ts";
 import type { Command } from "../../examples/_run.ts";
 import { assertNoFdLeak, assertNoIpcLeak } from "../_support/leaks.ts";
 import { exists, run, start } from "../_support/children.ts";
@@ -167,6 +169,29 @@ test("message queue across runtimes: a Node msg_server serves Deno, Node and Bun
     assert.equal(done.code, 0, done.stderr);
     assert.equal(count(done.stdout, "request from pid"), 9, done.stdout);
   });
+});
+
+test("POSIX queue across runtimes: Node and Bun senders fill a 10-message queue that this Deno process drains; nothing lost", async () => {
+  const q = PosixMessageQueue.create(undefined, { maxMessages: 10, messageSize: 64 });
+  try {
+    const senders = (["node", "bun"] as const).map((rt) => {
+      const c = on(rt, "examples/pmq_priority.ts", ["send", q.name]);
+      return run(c.command, c.args);
+    });
+    const got: string[] = [];
+    const dec = new TextDecoder();
+    while (got.length < 2 * JOBS.length) {
+      const m = await q.receive({ timeout: 20_000 });
+      got.push(`${dec.decode(m.data)} ${m.priority}`);
+    }
+    for (const out of await Promise.all(senders)) assert.equal(out.code, 0, out.stderr);
+    const want = [...JOBS, ...JOBS].map(([j, p]) => `${j} ${p}`);
+    assert.deepEqual(got.toSorted(), want.toSorted());
+    assert.equal(q.tryReceive(), null);
+  } finally {
+    q.close();
+    q.unlink();
+  }
 });
 
 const count = (text: string, word: string) => text.split(word).length - 1;
