@@ -26,14 +26,20 @@ export const sys = libc(
     pipe2: { parameters: ["buffer", "i32"], result: "i32" },
     // int close(int fd);
     close: { parameters: ["i32"], result: "i32" },
+    // The four ssize_t results below are read as 32 bits (the low half of the
+    // same register on x86-64 and aarch64): Linux moves at most 0x7ffff000
+    // bytes per call (MAX_RW_COUNT), so the value is exact, and a small
+    // integer needs no allocation between the call and the read of errno
+    // (Deno returns an `isize` as a BigInt, and an allocation can let the
+    // runtime overwrite errno before we read it).
     // ssize_t preadv2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags);
-    preadv2: { parameters: ["i32", "buffer", "i32", "i64", "i32"], result: "isize" },
+    preadv2: { parameters: ["i32", "buffer", "i32", "i64", "i32"], result: "i32" },
     // ssize_t pwritev2(int fd, const struct iovec *iov, int iovcnt, off_t offset, int flags);
-    pwritev2: { parameters: ["i32", "buffer", "i32", "i64", "i32"], result: "isize" },
+    pwritev2: { parameters: ["i32", "buffer", "i32", "i64", "i32"], result: "i32" },
     // ssize_t read(int fd, void *buf, size_t count);
-    read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    read: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // ssize_t write(int fd, const void *buf, size_t count);
-    write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+    write: { parameters: ["i32", "buffer", "usize"], result: "i32" },
     // int fcntl(int fd, int cmd, ... /* long arg */);
     // Variadic in C. Every command used here takes one integer argument, which
     // both x86-64 SysV and aarch64 Linux pass in the same register as a fixed
