@@ -24,6 +24,7 @@
  *
  * @module
  */
+import type { CallOutcome, CancellableCall } from "../_ffi/types.ts";
 import { yieldCpu } from "./waiter.ts";
 
 /** The options every waiting operation takes. */
@@ -105,6 +106,30 @@ export interface Blocking<T> {
   readonly done: Promise<T | WouldBlock>;
   /** Interrupts the call if it has not returned (idempotent). */
   interrupt(): void;
+}
+
+/**
+ * A {@linkcode Blocking} over a `cancellable` call: its outcome turned into
+ * the result by `map`, `interrupt` cancelling the call. A call with no timed
+ * form of its own (`msgrcv`, `msgsnd`) gets its time limit from
+ * `interruptAfter`: a timer then interrupts it like an abort would, and the
+ * engine, seeing the deadline passed, reports the timeout.
+ *
+ * @param call The call in flight.
+ * @param map Its outcome as the operation's result, {@linkcode WOULD_BLOCK}, or a throw.
+ * @param interruptAfter Milliseconds until a timer interrupts it (`Infinity`: none).
+ */
+export function blocking<R, T>(
+  call: CancellableCall<R>,
+  map: (outcome: CallOutcome<R>) => T | WouldBlock,
+  interruptAfter = Infinity,
+): Blocking<T> {
+  if (interruptAfter === Infinity) return { done: call.done.then(map), interrupt: call.cancel };
+  const timer = setTimeout(call.cancel, Math.max(1, Math.ceil(interruptAfter)));
+  return {
+    done: call.done.finally(() => clearTimeout(timer)).then(map),
+    interrupt: call.cancel,
+  };
 }
 
 /** What {@linkcode park} needs from one kind of operation. */

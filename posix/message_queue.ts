@@ -157,6 +157,7 @@ export class PosixMessageQueue {
   readonly #access: (typeof ACCESS)[number];
   readonly #messageSize: number;
   readonly #rx: Uint8Array;
+  readonly #rxLength: bigint;
   readonly #prio = new Uint32Array(1);
   readonly #attr = new BigInt64Array(MQ_ATTR.LONGS);
   #closed = false;
@@ -179,6 +180,7 @@ export class PosixMessageQueue {
     closer.register(this, fd, this);
     this.#messageSize = this.attributes().messageSize;
     this.#rx = new Uint8Array(this.#messageSize);
+    this.#rxLength = BigInt(this.#messageSize);
   }
 
   /**
@@ -359,7 +361,7 @@ export class PosixMessageQueue {
   #tryReceive(fd: number): PosixMessage | null {
     const s = sys();
     for (;;) {
-      const r = s.mq_receive(fd, this.#rx, BigInt(this.#rx.length), this.#prio);
+      const r = s.mq_receive(fd, this.#rx, this.#rxLength, this.#prio);
       if (r >= 0) return { data: this.#rx.slice(0, r), priority: this.#prio[0] };
       const e = errno();
       if (e === Errno.EAGAIN) return null;

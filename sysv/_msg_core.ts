@@ -31,13 +31,12 @@
  *
  * @module
  */
-import { Errno, errno, errnoName } from "../_sys/errno.ts";
-import { park, type Parked, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
-import { cancelParked } from "../_sys/park.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import { blocking, park, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import { IpcError, timeoutError } from "../errors.ts";
-import type { CallOutcome, CancellableCall } from "../_ffi/types.ts";
-import { IPC, keyHex } from "./_ipc.ts";
-import { limits, MSG_NOWAIT, MSQID_DS, MTYPE_BYTES, sys } from "./_msg_sys.ts";
+import { IPC } from "./_ipc.ts";
+import { ObjectCore } from "./_object_core.ts";
+import { limits, MSQID_DS, MTYPE_BYTES, sys } from "./_msg_sys.ts";
 
 /** @internal Passed to the constructor by the library's own factories. */
 export const INTERNAL: unique symbol = Symbol("sysipc.msg");
@@ -53,11 +52,6 @@ export interface Message {
   type: number;
 }
 
-/** Whether an errno says the queue's id no longer exists. */
-function isGone(e: number): boolean {
-  return e === Errno.EIDRM || e === Errno.EINVAL;
-}
-
 /** Writes a message type (a positive safe integer) as a 64-bit `long` at the start of `buf`. */
 function putType(dv: DataView, type: number): void {
   dv.setUint32(0, type >>> 0, true);
@@ -70,14 +64,11 @@ function getType(dv: DataView): number {
 }
 
 /**
- * What a `MessageQueue` handle holds: the kernel id, whether this process
- * removed the queue or disposed the handle, its pending waits, and scratch
- * buffers for the synchronous calls.
+ * What a `MessageQueue` handle holds: besides the {@linkcode ObjectCore}
+ * (id, removal, dispose, pending waits), the capacity as last seen and
+ * scratch buffers for the synchronous calls.
  */
-export class QueueCore {
-  removed = false;
-  disposed = false;
-  readonly waits: Set<Parked> = new Set();
+export class QueueCore extends ObjectCore {
   /** The queue's capacity in bytes as last seen (`msg_qbytes`). */
   maxBytes: number;
   readonly #stat = new Uint8Array(MSQID_DS.BYTES);
@@ -86,40 +77,9 @@ export class QueueCore {
   #rx = new Uint8Array(0);
   #rxView = new DataView(this.#rx.buffer);
 
-  constructor(readonly id: number, readonly key: number, maxBytes: number) {
+  constructor(id: number, key: number, maxBytes: number) {
+    super(id, key, "queue", "MessageQueue");
     this.maxBytes = maxBytes;
-  }
-
-  /** `id 5, key 0x1f2e` (the key only when it is not IPC_PRIVATE), for messages. */
-  where(): string {
-    return this.key === 0 ? `id ${this.id}` : `id ${this.id}, key ${keyHex(this.key)}`;
-  }
-
-  /**
-   * The house-style error for a failed call. Every argument has been checked
-   * before the call, so `EINVAL` means the id no longer exists (after
-   * `IPC_RMID` the kernel forgets it; only a caller asleep in the queue at
-   * the moment of removal is told `EIDRM`): both are reported as `EIDRM`.
-   */
-  fail(what: string, syscall: string, e: number): IpcError {
-    const code = isGone(e) ? Errno.EIDRM : e;
-    const gone = isGone(e) ? " (the queue was removed)" : "";
-    return new IpcError(
-      `${what} (${syscall}, ${this.where()}): ${errnoName(code)}${gone}`,
-      code,
-      syscall,
-    );
-  }
-
-  /** Throws if the handle was disposed or this process removed the queue. */
-  check(what: string, syscall: string): void {
-    if (this.disposed) {
-      throw new DOMException(
-        `${what}: the MessageQueue handle was disposed (${this.where()})`,
-        "InvalidStateError",
-      );
-    }
-    if (this.removed) throw this.fail(what, syscall, Errno.EIDRM);
   }
 
   /** `IPC_STAT` into the handle's scratch buffer; the errno on failure. */
@@ -128,11 +88,6 @@ export class QueueCore {
     const buf = new DataView(this.#stat.buffer);
     this.maxBytes = Number(buf.getBigUint64(MSQID_DS.QBYTES, true));
     return { ok: true, buf };
-  }
-
-  /** Cancels every pending wait of this handle with `reason`. */
-  cancelAll(reason: unknown): void {
-    for (const w of this.waits) cancelParked(w, reason);
   }
 
   /** `struct msgbuf` for `data` of `type`, in the scratch buffer (valid until the next call). */
@@ -147,62 +102,40 @@ export class QueueCore {
     return this.#tx;
   }
 
-  /** A scratch `struct msgbuf` with room for `size` bytes of text. */
-  rxBuffer(size: number): { buf: Uint8Array; dv: DataView } {
+  /** A scratch `struct msgbuf` with room for `size` bytes of text ({@linkcode rxView} sees it too). */
+  rxBuffer(size: number): Uint8Array {
     const need = MTYPE_BYTES + size;
     if (this.#rx.length < need) {
       this.#rx = new Uint8Array(need);
       this.#rxView = new DataView(this.#rx.buffer);
     }
-    return { buf: this.#rx, dv: this.#rxView };
+    return this.#rx;
+  }
+
+  /** A view of the scratch buffer {@linkcode rxBuffer} last returned. */
+  get rxView(): DataView {
+    return this.#rxView;
   }
 }
-
-/**
- * The errors `msgsnd(2)` and `msgrcv(2)` document (besides `EINTR`). Any
- * other errno after a failed call cannot be the call's own: something the
- * runtime did between the call's return and our read of errno overwrote it
- * (seen once in a benchmark on Deno: `msgrcv` "failing" with `EAGAIN`). A
- * failed call consumed nothing, so it is simply made again.
- */
-const SEND_ERRORS: ReadonlySet<number> = new Set([
-  Errno.EACCES,
-  Errno.EAGAIN,
-  Errno.EFAULT,
-  Errno.EIDRM,
-  Errno.EINVAL,
-  Errno.ENOMEM,
-]);
-const RECEIVE_ERRORS: ReadonlySet<number> = new Set([
-  Errno.E2BIG,
-  Errno.EACCES,
-  Errno.EFAULT,
-  Errno.EIDRM,
-  Errno.EINVAL,
-  Errno.ENOMSG,
-  Errno.ENOSYS,
-]);
-/** How many times a call whose errno is not its own is made again before that errno is reported. */
-const RETRIES = 8;
 
 /** One `msgsnd` with `IPC_NOWAIT`: 0 or the errno (read at once); `EINTR` is retried. */
 export function trySend(id: number, buf: Uint8Array, n: bigint): number {
   const s = sys();
-  for (let i = 0;; i++) {
-    if (s.msgsnd(id, buf, n, MSG_NOWAIT) === 0) return 0;
+  for (;;) {
+    if (s.msgsnd(id, buf, n, IPC.NOWAIT) === 0) return 0;
     const e = errno();
-    if (e !== Errno.EINTR && (SEND_ERRORS.has(e) || i >= RETRIES)) return e;
+    if (e !== Errno.EINTR) return e;
   }
 }
 
 /** One `msgrcv` with `IPC_NOWAIT`: the text's length, or minus the errno; `EINTR` is retried. */
 function tryReceive(id: number, buf: Uint8Array, size: bigint, type: bigint): number {
   const s = sys();
-  for (let i = 0;; i++) {
-    const r = s.msgrcv(id, buf, size, type, MSG_NOWAIT);
+  for (;;) {
+    const r = s.msgrcv(id, buf, size, type, IPC.NOWAIT);
     if (r >= 0) return r;
     const e = errno();
-    if (e !== Errno.EINTR && (RECEIVE_ERRORS.has(e) || i >= RETRIES)) return -e;
+    if (e !== Errno.EINTR) return -e;
   }
 }
 
@@ -224,18 +157,11 @@ export function neverFits(core: QueueCore, length: number): RangeError | null {
   );
 }
 
-/** Starts a blocking call off-thread, interrupted after `ms` by a timer. */
-function timed<R, T>(
-  call: CancellableCall<R>,
-  ms: number,
-  map: (o: CallOutcome<R>) => T,
-): { done: Promise<T>; interrupt(): void } {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  if (ms !== Infinity) timer = setTimeout(call.cancel, Math.max(1, Math.ceil(ms)));
-  return {
-    done: call.done.finally(() => clearTimeout(timer)).then(map),
-    interrupt: call.cancel,
-  };
+/** The rejection of a wait whose time ran out, or `EIDRM` if the queue went meanwhile. */
+function expired(core: QueueCore, what: string, timeout: number, syscall: string): unknown {
+  const st = core.statInto();
+  if (!st.ok) return core.fail(what, syscall, st.errno);
+  return timeoutError(what, timeout, `${syscall}, ${core.where()}`);
 }
 
 /**
@@ -284,20 +210,13 @@ export function send(
   const w: Waitable<void> = {
     attempt,
     block(ms) {
-      return timed(sys().msgsnd_wait(id, buf, nb, 0), ms, ({ result, errno }) => {
+      return blocking(sys().msgsnd_wait(id, buf, nb, 0), ({ result, errno }) => {
         if (result === 0) return undefined;
-        // EINTR: interrupted (the engine decides); an errno not its own: made again.
-        if (errno === Errno.EINTR || !SEND_ERRORS.has(errno) || errno === Errno.EAGAIN) {
-          return WOULD_BLOCK;
-        }
+        if (errno === Errno.EINTR) return WOULD_BLOCK; // interrupted: the engine decides
         throw core.fail(what, "msgsnd", errno);
-      });
+      }, ms);
     },
-    expired() {
-      const st = core.statInto();
-      if (!st.ok) return core.fail(what, "msgsnd", st.errno);
-      return timeoutError(what, timeout, `msgsnd, ${core.where()}`);
-    },
+    expired: () => expired(core, what, timeout, "msgsnd"),
   };
   return park(w, { signal, timeout, start, waits: core.waits });
 }
@@ -313,15 +232,14 @@ function tooBig(core: QueueCore, maxSize: number, syscall: string): IpcError {
 
 /**
  * Receives the first message matching `type` (0: any; > 0: that type; < 0:
- * the lowest type up to `-type`), waiting while there is none.
+ * the lowest type up to `-type`) if there is one now (`IPC_NOWAIT`).
  *
- * @returns The message, or `null` with `timeout` 0 when none matches (the
- *   caller turns that into its own answer).
+ * @returns The message, or `null` when none matches now.
  */
 export function receiveNow(core: QueueCore, type: bigint, maxSize: number): Message | null {
-  const { buf, dv } = core.rxBuffer(maxSize);
+  const buf = core.rxBuffer(maxSize);
   const r = tryReceive(core.id, buf, BigInt(maxSize), type);
-  if (r >= 0) return { data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r), type: getType(dv) };
+  if (r >= 0) return { data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r), type: getType(core.rxView) };
   if (r === -Errno.ENOMSG) return null;
   if (r === -Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
   throw core.fail("Cannot receive message", "msgrcv", -r);
@@ -354,24 +272,20 @@ export function receive(
       block(ms) {
         // The wait's own buffer: the thread writes into it while the JavaScript thread goes on.
         const buf = new Uint8Array(MTYPE_BYTES + maxSize);
-        return timed(sys().msgrcv_wait(core.id, buf, BigInt(maxSize), msgtyp, 0), ms, (o) => {
-          const r = Number(o.result);
+        const call = sys().msgrcv_wait(core.id, buf, BigInt(maxSize), msgtyp, 0);
+        return blocking(call, ({ result: r, errno }) => {
           if (r >= 0) {
             return {
               data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r),
               type: getType(new DataView(buf.buffer)),
             };
           }
-          if (o.errno === Errno.EINTR || !RECEIVE_ERRORS.has(o.errno)) return WOULD_BLOCK;
-          if (o.errno === Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
-          throw core.fail(what, "msgrcv", o.errno);
-        });
+          if (errno === Errno.EINTR) return WOULD_BLOCK; // interrupted: the engine decides
+          if (errno === Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
+          throw core.fail(what, "msgrcv", errno);
+        }, ms);
       },
-      expired() {
-        const st = core.statInto();
-        if (!st.ok) return core.fail(what, "msgrcv", st.errno);
-        return timeoutError(what, timeout, `msgrcv, ${core.where()}`);
-      },
+      expired: () => expired(core, what, timeout, "msgrcv"),
     };
     return park(w, { signal, timeout, start, waits: core.waits });
   } catch (e) {

@@ -7,9 +7,6 @@
 import { libc } from "../_ffi/mod.ts";
 import { IPC, IPC_PERM } from "./_ipc.ts";
 
-/** `msgrcv(2)` flag: a message with no match ends in `ENOMSG` rather than waiting (`IPC_NOWAIT`). */
-export const MSG_NOWAIT = IPC.NOWAIT;
-
 /**
  * `struct msgbuf { long mtype; char mtext[]; }`: the type takes the first 8
  * bytes (a `long` on 64-bit Linux), the text follows.

@@ -6,11 +6,12 @@
  *
  * @module
  */
-import { Errno, errno, errnoName } from "../_sys/errno.ts";
-import { cancelParked, park, type Parked, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
+import { Errno, errno } from "../_sys/errno.ts";
+import { blocking, park, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
-import { IpcError, timeoutError } from "../errors.ts";
-import { IPC, keyHex } from "./_ipc.ts";
+import { timeoutError } from "../errors.ts";
+import { IPC } from "./_ipc.ts";
+import { isGone, ObjectCore } from "./_object_core.ts";
 import { SEM_UNDO, SEMBUF_SHORTS, semidDs, SEMVMX, sys } from "./_sem_sys.ts";
 
 /** A resolved promise, returned by every operation that completes at once. */
@@ -19,57 +20,17 @@ export const DONE: Promise<void> = Promise.resolve();
 /** @internal Passed to the constructors by the library's own factories. */
 export const INTERNAL: unique symbol = Symbol("sysipc.sem");
 
-/** Whether an errno says the set's id no longer exists (see {@linkcode SetCore.fail}). */
-export function isGone(e: number): boolean {
-  return e === Errno.EIDRM || e === Errno.EINVAL;
-}
-
 /**
- * What a `SemaphoreSet` handle and its `Semaphore`s share: the kernel id,
- * whether this process removed the set, whether the handle was disposed, and
- * the waits parked through it.
+ * What a `SemaphoreSet` handle and its `Semaphore`s share: besides the
+ * {@linkcode ObjectCore} (id, removal, dispose, pending waits), the count
+ * and a scratch buffer for `IPC_STAT`.
  */
-export class SetCore {
-  removed = false;
-  disposed = false;
-  readonly waits: Set<Parked> = new Set();
+export class SetCore extends ObjectCore {
   readonly #stat: Uint8Array;
 
-  constructor(readonly id: number, readonly key: number, readonly count: number) {
+  constructor(id: number, key: number, readonly count: number) {
+    super(id, key, "set", "SemaphoreSet");
     this.#stat = new Uint8Array(semidDs().BYTES);
-  }
-
-  /** `id 5, key 0x1f2e` (the key only when it is not IPC_PRIVATE), for messages. */
-  where(): string {
-    return this.key === 0 ? `id ${this.id}` : `id ${this.id}, key ${keyHex(this.key)}`;
-  }
-
-  /**
-   * The house-style error for a failed call on this set. Every argument has
-   * been validated before the call, so `EINVAL` can only mean that the id no
-   * longer exists: the set was removed (after `IPC_RMID` the kernel forgets
-   * the id, and later calls get `EINVAL`; only a caller asleep in the kernel
-   * at the moment of removal is told `EIDRM`). Both are reported as `EIDRM`.
-   */
-  fail(what: string, syscall: string, e: number): IpcError {
-    const code = isGone(e) ? Errno.EIDRM : e;
-    const gone = isGone(e) ? " (the set was removed)" : "";
-    return new IpcError(
-      `${what} (${syscall}, ${this.where()}): ${errnoName(code)}${gone}`,
-      code,
-      syscall,
-    );
-  }
-
-  /** Throws if the handle was disposed or this process removed the set. */
-  check(what: string, syscall: string): void {
-    if (this.disposed) {
-      throw new DOMException(
-        `${what}: the SemaphoreSet handle was disposed (${this.where()})`,
-        "InvalidStateError",
-      );
-    }
-    if (this.removed) throw this.fail(what, syscall, Errno.EIDRM);
   }
 
   /** `IPC_STAT` into the shared scratch buffer; the errno on failure. */
@@ -77,11 +38,6 @@ export class SetCore {
     const r = sys().semctl_buf(this.id, 0, IPC.STAT, this.#stat);
     if (r < 0) return { ok: false, errno: errno() };
     return { ok: true, buf: new DataView(this.#stat.buffer) };
-  }
-
-  /** Cancels every parked wait of this handle with `reason`. */
-  cancelAll(reason: unknown): void {
-    for (const w of this.waits) cancelParked(w, reason);
   }
 }
 
@@ -210,8 +166,8 @@ function semWait(
 ): Waitable<void> {
   const id = core.id;
   // semtimedop must block: the same operations without IPC_NOWAIT.
-  const blocking = nowait.slice();
-  for (let i = 2; i < blocking.length; i += SEMBUF_SHORTS) blocking[i] &= ~IPC.NOWAIT;
+  const nowaitOff = nowait.slice();
+  for (let i = 2; i < nowaitOff.length; i += SEMBUF_SHORTS) nowaitOff[i] &= ~IPC.NOWAIT;
   const ts = new BigInt64Array(2); // struct timespec { time_t tv_sec; long tv_nsec; }
   return {
     attempt() {
@@ -228,15 +184,11 @@ function semWait(
         ts[1] = BigInt(ns % 1e9);
         limit = ts;
       }
-      const call = sys().semtimedop_wait(id, blocking, n, limit);
-      return {
-        done: call.done.then(({ result, errno }) => {
-          if (result === 0) return undefined;
-          if (errno === Errno.EAGAIN || errno === Errno.EINTR) return WOULD_BLOCK;
-          throw core.fail(what, "semtimedop", errno);
-        }),
-        interrupt: call.cancel,
-      };
+      return blocking(sys().semtimedop_wait(id, nowaitOff, n, limit), ({ result, errno }) => {
+        if (result === 0) return undefined;
+        if (errno === Errno.EAGAIN || errno === Errno.EINTR) return WOULD_BLOCK;
+        throw core.fail(what, "semtimedop", errno);
+      });
     },
     expired() {
       const st = core.statInto();

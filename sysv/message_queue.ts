@@ -11,7 +11,7 @@
 import { Errno, errno } from "../_sys/errno.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
-import { abortError, IpcError, ipcError } from "../errors.ts";
+import { IpcError, ipcError } from "../errors.ts";
 import {
   checkIpcId,
   checkKey,
@@ -641,12 +641,7 @@ export class MessageQueue {
    * Idempotent.
    */
   [Symbol.dispose](): void {
-    const core = this.#core;
-    if (core.disposed) return;
-    core.disposed = true;
-    core.cancelAll(
-      abortError(`The MessageQueue handle was disposed while waiting (${core.where()})`),
-    );
+    this.#core.dispose();
   }
 }
 

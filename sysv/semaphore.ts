@@ -8,7 +8,8 @@ import { Errno, errno } from "../_sys/errno.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { IPC } from "./_ipc.ts";
-import { checkAmount, INTERNAL, isGone, perform, type SetCore, tryOps } from "./_sem_core.ts";
+import { checkAmount, INTERNAL, perform, type SetCore, tryOps } from "./_sem_core.ts";
+import { isGone } from "./_object_core.ts";
 import { SEM_UNDO, SEMCTL, sys } from "./_sem_sys.ts";
 import type { SemaphoreSet } from "./semaphore_set.ts";
 

@@ -7,7 +7,7 @@ import { Errno, errno } from "../_sys/errno.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { yieldCpu } from "../_sys/waiter.ts";
-import { abortError, ipcError } from "../errors.ts";
+import { ipcError } from "../errors.ts";
 import {
   checkIpcId,
   checkKey,
@@ -561,12 +561,7 @@ export class SemaphoreSet {
    * Idempotent.
    */
   [Symbol.dispose](): void {
-    const core = this.#core;
-    if (core.disposed) return;
-    core.disposed = true;
-    core.cancelAll(
-      abortError(`The SemaphoreSet handle was disposed while waiting (${core.where()})`),
-    );
+    this.#core.dispose();
   }
 }
 

@@ -3,6 +3,7 @@ import { rmSync } from "node:fs";
 import process from "node:process";
 import { IPC_PRIVATE, IpcError, MessageQueue } from "./_support/lib.ts";
 import { tempDir, test } from "./_support/runtime.ts";
+import { isCode, isName, rejectsWith } from "./_support/reject.ts";
 import { assertNoLeaks as noLeaks } from "./_support/leaks.ts";
 import { msgServer } from "../examples/msg_server.ts";
 import {
@@ -61,23 +62,6 @@ function withQueue(
     }
   });
 }
-
-async function rejectsWith(
-  p: Promise<unknown>,
-  check: (e: unknown) => boolean,
-  message: string,
-): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(check(e), `${message}: got ${e}`);
-    return e;
-  }
-  assert.fail(`${message}: it resolved`);
-}
-
-const isCode = (code: string) => (e: unknown) => e instanceof IpcError && e.code === code;
-const isName = (name: string) => (e: unknown) => e instanceof DOMException && e.name === name;
 
 const startChild = (...args: (string | number)[]): Proc => startFixture("msg_child.ts", args);
 

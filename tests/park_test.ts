@@ -8,11 +8,10 @@
 import assert from "node:assert/strict";
 import { IpcError, SemaphoreSet } from "./_support/lib.ts";
 import { test } from "./_support/runtime.ts";
+import { isName } from "./_support/reject.ts";
 import { interopFile, start } from "./_support/children.ts";
 import { assertNoLeaks as noLeaks, withNewSet } from "./_support/leaks.ts";
 import { sleep, until } from "./_support/timing.ts";
-
-const isName = (name: string) => (e: unknown) => e instanceof DOMException && e.name === name;
 
 async function settled(p: Promise<unknown>): Promise<{ ok: boolean; error?: unknown }> {
   try {

@@ -3,6 +3,7 @@ import { readdirSync, rmSync } from "node:fs";
 import process from "node:process";
 import { IpcError, PosixMessageQueue } from "./_support/lib.ts";
 import { tempDir, test } from "./_support/runtime.ts";
+import { isCode, isName, rejectsWith } from "./_support/reject.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
 import { compileC, exampleArgv, interopFile, run, startFixture } from "./_support/children.ts";
 import { JOBS, pmqPriority } from "../examples/pmq_priority.ts";
@@ -62,28 +63,11 @@ function withQueue(
   });
 }
 
-async function rejectsWith(
-  p: Promise<unknown>,
-  check: (e: unknown) => boolean,
-  message: string,
-): Promise<void> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(check(e), `${message}: got ${e}`);
-    return;
-  }
-  assert.fail(`${message}: it resolved`);
-}
-
 /** Whether this process may pass /proc/sys/fs/mqueue's limits (CAP_SYS_RESOURCE, bit 24). */
 function privileged(): boolean {
   const caps = /^CapEff:\s+([0-9a-f]+)$/m.exec(readProcText("/proc/self/status") ?? "")?.[1];
   return caps !== undefined && (BigInt(`0x${caps}`) & (1n << 24n)) !== 0n;
 }
-
-const isCode = (code: string) => (e: unknown) => e instanceof IpcError && e.code === code;
-const isName = (name: string) => (e: unknown) => e instanceof DOMException && e.name === name;
 
 test("POSIX queue: create, open, attributes and unlink; the mounted mqueue filesystem lists it", async () => {
   const name = freshName();

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { IPC_PRIVATE, IpcError, type Semaphore, SemaphoreSet } from "./_support/lib.ts";
 import { test } from "./_support/runtime.ts";
+import { isCode, isName, rejectsWith } from "./_support/reject.ts";
 import { assertNoLeaks as noLeaks, withNewSet } from "./_support/leaks.ts";
 import { interopFile, type Proc, start, startFixture } from "./_support/children.ts";
 import { readProcText } from "./_support/procfs.ts";
@@ -40,20 +41,6 @@ function procSem(id: number): Record<string, number> | undefined {
   return undefined;
 }
 
-async function rejectsWith(
-  p: Promise<unknown>,
-  check: (e: unknown) => boolean,
-  message: string,
-): Promise<unknown> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(check(e), `${message}: got ${e}`);
-    return e;
-  }
-  assert.fail(`${message}: it resolved`);
-}
-
 /** Removes the set with `key` if it is still there (cleanup after a failed test). */
 function removeKey(key: number): void {
   try {
@@ -62,9 +49,6 @@ function removeKey(key: number): void {
     // already gone
   }
 }
-
-const isCode = (code: string) => (e: unknown) => e instanceof IpcError && e.code === code;
-const isName = (name: string) => (e: unknown) => e instanceof DOMException && e.name === name;
 
 test("create() sets count, values and mode, and stat() reads struct semid_ds as ipcs does", async () => {
   await noLeaks(() => {

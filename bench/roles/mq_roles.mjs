@@ -53,16 +53,35 @@ const freshName = () => `/sysipc_bench_${process.pid}_${names++}`;
 const posixQueue = (name) =>
   PosixMessageQueue.create(name, { maxMessages: 10, messageSize: Math.max(size, 64) });
 
+/** Removes a queue this role made (a System V queue, or a POSIX one and its name). */
+function drop(q) {
+  if (q instanceof MessageQueue) {
+    q.remove();
+    q[Symbol.dispose]();
+  } else {
+    q.close();
+    PosixMessageQueue.unlink(q.name);
+  }
+}
+
+/** A receive that must time out after `ms`: nobody sends to this queue. */
+async function timesOut(q, ms) {
+  try {
+    await q.receive({ timeout: ms });
+  } catch (e) {
+    if (e?.name === "TimeoutError") return;
+    throw e;
+  }
+  throw new Error("a message arrived on a queue nobody writes");
+}
+
 /** One receive that waits off-thread and times out, so the one-time start is not timed. */
 async function warmOffThread() {
   const q = MessageQueue.create();
   try {
-    await q.receive({ timeout: 5 });
-  } catch (e) {
-    if (e?.name !== "TimeoutError") throw e;
+    await timesOut(q, 5);
   } finally {
-    q.remove();
-    q[Symbol.dispose]();
+    drop(q);
   }
 }
 
@@ -183,13 +202,7 @@ async function oneway(family, count) {
     await finish(child, "sender");
     return { messages: count - 1, ns };
   } finally {
-    if (family === "sysv") {
-      q.remove();
-      q[Symbol.dispose]();
-    } else {
-      q.close();
-      PosixMessageQueue.unlink(name);
-    }
+    drop(q);
   }
 }
 
@@ -212,39 +225,23 @@ async function send(family, count) {
 }
 
 async function idle(family, ms) {
-  let q, name;
+  let q;
   if (family === "sysv") {
     await warmOffThread();
     q = MessageQueue.create();
   } else {
-    name = freshName();
-    q = posixQueue(name);
-    try {
-      await q.receive({ timeout: 5 }); // the shared waiter starts
-    } catch (e) {
-      if (e?.name !== "TimeoutError") throw e;
-    }
+    q = posixQueue(freshName());
+    await timesOut(q, 5); // the shared waiter starts
   }
   try {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    try {
-      await q.receive({ timeout: ms });
-      throw new Error("a message arrived on a queue nobody writes");
-    } catch (e) {
-      if (e?.name !== "TimeoutError") throw e;
-    }
+    await timesOut(q, ms);
     const wallUs = (performance.now() - t0) * 1000;
     const cpu = process.cpuUsage(cpu0);
     return { cpuPercent: ((cpu.user + cpu.system) / wallUs) * 100, ms };
   } finally {
-    if (family === "sysv") {
-      q.remove();
-      q[Symbol.dispose]();
-    } else {
-      q.close();
-      PosixMessageQueue.unlink(name);
-    }
+    drop(q);
   }
 }
 
