@@ -1,7 +1,7 @@
 /**
  * sysipc: Linux inter-process communication for TypeScript — anonymous pipes,
  * named pipes (FIFOs), System V shared memory, semaphores and message queues,
- * and POSIX message queues, bound straight to libc through the runtime's FFI
+ * and POSIX shared memory, semaphores and message queues, bound straight to libc through the runtime's FFI
  * and offered as web streams, typed arrays and promises. Each part is also
  * its own entry point: `./pipe`, `./fifo`, `./sysv`, `./posix` (and, for
  * System V shared memory or semaphores alone, `./shm` and `./sem`). Requires `--allow-ffi`.

@@ -88,6 +88,28 @@ export function pagesize(): number {
   return pageSize;
 }
 
+/**
+ * Maps `length` bytes of the file `fd` from offset 0, shared with every
+ * other mapping of it (`mmap(NULL, length, prot, MAP_SHARED, fd, 0)`), for
+ * a {@linkcode MappingSource} whose `unmap` is {@linkcode unmapRange}.
+ *
+ * @returns The first byte, or the errno.
+ */
+export function mapShared(
+  fd: number,
+  length: number,
+  readOnly: boolean,
+): { pointer: Pointer } | { errno: number } {
+  const prot = readOnly ? MMAP.PROT_READ : MMAP.PROT_READ | MMAP.PROT_WRITE;
+  const p = sys().mmap(null, length, prot, MMAP.MAP_SHARED, fd, 0n);
+  return getBackend().pointerValue(p) === MAP_FAILED ? { errno: errno() } : { pointer: p };
+}
+
+/** `munmap(pointer, length)`: 0, or the errno. */
+export function unmapRange(pointer: Pointer, length: number): number {
+  return sys().munmap(pointer, length) < 0 ? errno() : 0;
+}
+
 /** A typed-array constructor such as `Uint8Array` or `Float64Array`, for `view()`. */
 export interface TypedArrayConstructor<T extends ArrayBufferView> {
   /** Size of one element in bytes. */
@@ -176,6 +198,12 @@ export class Mapping {
   /** A buffer we handed out was detached by someone else: its memory may live on elsewhere. */
   #escaped = false;
   #released = false;
+  /** Native calls in flight that may touch the range (see {@linkcode Mapping.pin}). */
+  #pins = 0;
+  /** The unmapping a release left for the last unpin. */
+  #deferred: (() => void) | null = null;
+  /** Told just before the memory is taken away (see {@linkcode Mapping.onRelease}). */
+  #listeners = new Set<() => void>();
 
   /** @param src The mapped range and how to unmap it. */
   constructor(src: MappingSource) {
@@ -195,6 +223,55 @@ export class Mapping {
   /** Usable bytes. */
   get size(): number {
     return this.#src.size;
+  }
+
+  /** Whether the pages are mapped without write permission. */
+  get readOnly(): boolean {
+    return this.#src.readOnly;
+  }
+
+  /** What is mapped, for messages: `"shared memory /frames"`. */
+  get label(): string {
+    return this.#src.label;
+  }
+
+  /** The address of the first byte (for objects that live inside the memory). */
+  get address(): bigint {
+    return this.#address;
+  }
+
+  /**
+   * Keeps the range mapped while native code outside JavaScript may still
+   * touch it — a semaphore wait blocked on another thread, whose libc code
+   * writes the semaphore when it returns. A release meanwhile empties every
+   * buffer and view at once, as always, but leaves the range mapped until
+   * the last pin is let go, so that thread never touches unmapped memory.
+   *
+   * @returns Lets the pin go (idempotent).
+   */
+  pin(): () => void {
+    this.#pins++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this.#pins === 0 && this.#deferred !== null) {
+        const finish = this.#deferred;
+        this.#deferred = null;
+        finish();
+      }
+    };
+  }
+
+  /**
+   * Calls `listener` once, just before the memory is released (before any
+   * buffer is emptied): objects inside it end their waits then.
+   *
+   * @returns Unsubscribes.
+   */
+  onRelease(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** The current buffer; a fresh one if a caller moved the last one away. */
@@ -297,13 +374,30 @@ export class Mapping {
    */
   release(): void {
     if (this.#released) return;
+    for (const l of [...this.#listeners]) l();
+    this.#listeners.clear();
     const src = this.#src;
     const buf = this.#buffer;
     // Our buffer is only ever detached here, so one found detached was moved
     // away by the caller (transfer, postMessage): its memory lives on elsewhere.
     const escaped = this.#escaped || buf.byteLength === 0;
     const neutered = buf.byteLength !== 0 && getBackend().detachArrayBuffer(buf);
-    if (!escaped && (neutered || !this.#exposed)) {
+    const clean = !escaped && (neutered || !this.#exposed);
+    if (this.#pins > 0 && !escaped) {
+      // Native code may still touch the range: JavaScript has lost it (or,
+      // where buffers cannot be detached, keeps a view of memory that stays
+      // mapped); the last unpin unmaps it, quietly — there is no caller left
+      // to tell, and a failure only leaves the range mapped.
+      this.#finish();
+      this.#deferred = () => {
+        if (clean) src.unmap();
+        else if (placeholder(this.#address, src.length) === 0) {
+          placeholders.register(buf, { address: this.#address, length: src.length });
+        }
+      };
+      return;
+    }
+    if (clean) {
       // Nothing in JavaScript reaches this memory any more.
       this.#finish();
       const e = src.unmap();
@@ -325,4 +419,28 @@ export class Mapping {
     this.#orphan.done = true;
     collector.unregister(this.#orphan);
   }
+}
+
+/** Owners of a mapping, and how to reach their current one. */
+const hosts = new WeakMap<object, () => Mapping | null>();
+
+/**
+ * Registers `owner` (a `SharedMemory`, a `PosixSharedMemory`) as memory that
+ * other objects may live in — a semaphore placed inside it — without a
+ * public accessor for its mapping.
+ *
+ * @param owner The public object.
+ * @param current Its live mapping, or `null` while it has none (detached, closed).
+ */
+export function hostMapping(owner: object, current: () => Mapping | null): void {
+  hosts.set(owner, current);
+}
+
+/**
+ * The live mapping of a registered owner: `null` while it has none,
+ * `undefined` if `owner` is not shared memory of this library.
+ */
+export function mappingOf(owner: unknown): Mapping | null | undefined {
+  if (typeof owner !== "object" || owner === null) return undefined;
+  return hosts.get(owner)?.();
 }

@@ -194,6 +194,8 @@ export const Errno = {
   ERANGE: 34,
   ENOSYS: 38,
   ENOMSG: 42,
+  ENOSPC: 28,
+  EOVERFLOW: 75,
   EIDRM: 43,
   EMSGSIZE: 90,
   EOPNOTSUPP: 95,

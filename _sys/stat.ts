@@ -1,6 +1,7 @@
 /**
- * The type of a file, from `statx`: what a FIFO open and a child's working
- * directory check before they act.
+ * Files as `statx` and `statvfs` see them: the type of a file (what a FIFO
+ * open and a child's working directory check before they act), the type and
+ * size of an open descriptor (shared memory), and a file system's free space.
  *
  * @module
  */
@@ -12,11 +13,21 @@ const sys = libc(
     // int statx(int dirfd, const char *pathname, int flags, unsigned int mask,
     //           struct statx *statxbuf);  (glibc ≥ 2.28)
     statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
+    // int statvfs(const char *path, struct statvfs *buf);
+    statvfs: { parameters: ["buffer", "buffer"], result: "i32" },
   } as const,
 );
 
 const AT_FDCWD = -100;
+const AT_EMPTY_PATH = 0x1000;
 const STATX_TYPE = 0x1;
+const STATX_SIZE = 0x200;
+/** Offset of `__u64 stx_size` in `struct statx`. */
+const STATX_SIZE_AT = 40;
+/** `sizeof(struct statvfs)` (112 on x86-64 and aarch64; room to spare) and its fields' offsets. */
+const STATVFS_BYTES = 128;
+const F_FRSIZE = 8;
+const F_BAVAIL = 32;
 /** `sizeof(struct statx)`, and the offset of its `__u16 stx_mode` (the same on every Linux ABI). */
 const STATX_BYTES = 256;
 const STATX_MODE = 28;
@@ -38,4 +49,39 @@ export function fileType(path: Uint8Array<ArrayBuffer>): number {
   const st = new Uint8Array(STATX_BYTES);
   if (sys().statx(AT_FDCWD, path, 0, STATX_TYPE, st) !== 0) return -errno();
   return (st[STATX_MODE] | (st[STATX_MODE + 1] << 8)) & S_IFMT;
+}
+
+/** A regular file. */
+export const S_IFREG = 0o100000;
+
+/**
+ * The type and size of an open descriptor (`statx(fd, "", AT_EMPTY_PATH)`).
+ *
+ * @returns `{ type, size }`, or the errno.
+ */
+export function fdStat(fd: number): { type: number; size: number } | { errno: number } {
+  const st = new Uint8Array(STATX_BYTES);
+  if (sys().statx(fd, EMPTY, AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE, st) !== 0) {
+    return { errno: errno() };
+  }
+  const dv = new DataView(st.buffer);
+  return {
+    type: dv.getUint16(STATX_MODE, true) & S_IFMT,
+    size: Number(dv.getBigUint64(STATX_SIZE_AT, true)),
+  };
+}
+
+const EMPTY = new Uint8Array(1);
+
+/**
+ * The bytes an unprivileged user may still allocate on the file system at
+ * `path` (`statvfs`: `f_bavail * f_frsize`).
+ *
+ * @returns The free bytes, or `undefined` if it cannot be read.
+ */
+export function freeBytes(path: Uint8Array<ArrayBuffer>): number | undefined {
+  const buf = new Uint8Array(STATVFS_BYTES);
+  if (sys().statvfs(path, buf) !== 0) return undefined;
+  const dv = new DataView(buf.buffer);
+  return Number(dv.getBigUint64(F_BAVAIL, true) * dv.getBigUint64(F_FRSIZE, true));
 }

@@ -21,4 +21,4 @@ export { Pipe, pipe } from "./pipe.ts";
 export type { PipeOptions } from "./pipe.ts";
 export { PipeEnd } from "./pipe_end.ts";
 export { Child, spawn } from "./spawn.ts";
-export type { ChildStatus, SpawnOptions, Stdio } from "./spawn.ts";
+export type { ChildStatus, DescriptorHandle, SpawnOptions, Stdio } from "./spawn.ts";

@@ -68,8 +68,16 @@ const FILE_ACTIONS_BYTES = 80; // glibc x86-64 and aarch64; rounded up below for
 const SPAWNATTR_BYTES = 336;
 const ENOTDIR = 20;
 
+/** A handle that owns a descriptor (`fd` is `-1` once it is closed): a `PipeEnd`, a `PosixSharedMemory`. */
+export interface DescriptorHandle {
+  /** The descriptor, `-1` once closed. */
+  readonly fd: number;
+}
+
 /** Where a child's descriptor comes from. */
 export type Stdio = PipeEnd | "inherit" | "null";
+
+type Source = DescriptorHandle | "inherit" | "null";
 
 /** Options for {@linkcode spawn}. */
 export interface SpawnOptions {
@@ -87,8 +95,12 @@ export interface SpawnOptions {
   stdout?: Stdio;
   /** The child's descriptor 2 (default `"inherit"`). */
   stderr?: Stdio;
-  /** Extra descriptors for the child, by number ≥ 3: `{ 3: p.writeEnd }`. */
-  fds?: Readonly<Record<number, PipeEnd>>;
+  /**
+   * Extra descriptors for the child, by number ≥ 3: any open handle that
+   * owns a descriptor — a pipe end, shared memory — as `{ 3: p.writeEnd,
+   * 4: mem }`. The child gets its own copy; the parent's stays open.
+   */
+  fds?: Readonly<Record<number, DescriptorHandle>>;
 }
 
 /** How a child ended. */
@@ -185,6 +197,18 @@ function checkPipeEnd(value: unknown, name: string, allowed = "an open PipeEnd")
   return value;
 }
 
+const HANDLE = "an open handle that owns a descriptor (a PipeEnd, a PosixSharedMemory)";
+
+function checkHandle(value: unknown, name: string): DescriptorHandle {
+  if (value instanceof PipeEnd) return checkPipeEnd(value, name, HANDLE);
+  const fd = typeof value === "object" && value !== null
+    ? (value as { fd?: unknown }).fd
+    : undefined;
+  if (typeof fd !== "number" || !Number.isInteger(fd)) throw v.typeError(name, HANDLE, value);
+  if (fd < 0) throw v.typeError(name, HANDLE, value, "a closed handle");
+  return value as DescriptorHandle;
+}
+
 /** `env`'s entries, checked: names non-empty without `=`, values strings; neither holds NUL. */
 function checkEnv(env: unknown): [string, string][] {
   const entries = Object.entries(v.object(env, "env", "an object of strings"));
@@ -231,18 +255,22 @@ export function spawn(command: string, options?: SpawnOptions): Child {
   const clearEnv = v.boolean(o.clearEnv, "clearEnv", false);
   const envEntries = o.env === undefined ? [] : checkEnv(o.env);
   // Target descriptor → source.
-  const plan = new Map<number, Stdio>([
+  const plan = new Map<number, Source>([
     [0, checkStdio(o.stdin, "stdin")],
     [1, checkStdio(o.stdout, "stdout")],
     [2, checkStdio(o.stderr, "stderr")],
   ]);
   if (o.fds !== undefined) {
-    for (const [k, end] of Object.entries(v.object(o.fds, "fds", "an object of PipeEnds"))) {
+    for (
+      const [k, end] of Object.entries(
+        v.object(o.fds, "fds", "an object of open handles (PipeEnd, PosixSharedMemory)"),
+      )
+    ) {
       const target = Number(k);
       if (!Number.isInteger(target) || target < 3 || target > 1023) {
         throw v.rangeError("fds key", "an integer from 3 to 1023", JSON.stringify(k));
       }
-      plan.set(target, checkPipeEnd(end, v.member("fds", k)));
+      plan.set(target, checkHandle(end, v.member("fds", k)));
     }
   }
 

@@ -12,11 +12,12 @@
  * @module
  */
 import { cString } from "../_ffi/cstring.ts";
-import { Errno, errno, errnoName } from "../_sys/errno.ts";
+import { Errno, errno } from "../_sys/errno.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { cancelWaits, POLL, waitReady, yieldCpu } from "../_sys/waiter.ts";
 import { abortError, IpcError, timeoutError } from "../errors.ts";
+import { checkName, fail, nameOrUnique } from "./_names.ts";
 import { HARD_MSGMAX, HARD_MSGSIZEMAX, limits, MQ_ATTR, MQ_PRIO_MAX, O, sys } from "./_mq_sys.ts";
 
 /** Options for {@linkcode PosixMessageQueue.create}. */
@@ -91,38 +92,9 @@ const closer = new FinalizationRegistry<number>((fd) => {
   sys().mq_close(fd);
 });
 
-/**
- * Checks a queue name: one leading `/`, no other `/`, 1 to 255 bytes after it
- * (`NAME_MAX`), not `.` or `..`, no NUL.
- */
-function checkName(name: unknown): string {
-  const allowed = 'a name of one leading "/" and 1 to 255 bytes without "/" or NUL, e.g. "/jobs"';
-  if (typeof name !== "string") throw v.typeError("name", allowed, name);
-  const rest = name.slice(1);
-  const bytes = new TextEncoder().encode(rest).length;
-  if (
-    name[0] !== "/" || rest.includes("/") || rest.includes("\0") || bytes < 1 || bytes > 255 ||
-    rest === "." || rest === ".."
-  ) {
-    throw v.typeError("name", allowed, name);
-  }
-  return name;
-}
-
 function checkPriority(p: unknown): number {
   if (p === undefined) return 0;
   return v.integer(p, "priority", { min: 0, max: MQ_PRIO_MAX - 1, limit: "MQ_PRIO_MAX" });
-}
-
-/** The house-style error of a call on the queue `name`. */
-function fail(what: string, syscall: string, e: number, name: string, note = ""): IpcError {
-  return new IpcError(`${what} (${syscall}, ${name}): ${errnoName(e)}${note}`, e, syscall);
-}
-
-/** A name no one has: `/sysipc_` and 16 random hex digits (as Python's posix_ipc picks one). */
-function uniqueName(): string {
-  const r = crypto.getRandomValues(new Uint32Array(2));
-  return `/sysipc_${[...r].map((x) => x.toString(16).padStart(8, "0")).join("")}`;
 }
 
 /**
@@ -208,7 +180,7 @@ export class PosixMessageQueue {
    * ```
    */
   static create(name?: string, options: PosixMessageQueueOptions = {}): PosixMessageQueue {
-    const n = name === undefined ? uniqueName() : checkName(name);
+    const n = nameOrUnique(name);
     const o = v.options(options);
     const lim = limits();
     const maxMessages = o.maxMessages === undefined

@@ -2,14 +2,22 @@
  * POSIX IPC — the objects named like files (`"/jobs"`) that C programs open
  * with `mq_open` and Python with `posix_ipc`:
  *
+ * - `PosixSharedMemory`: shared memory by name (`shm_open`; what Python's
+ *   `multiprocessing.shared_memory`, Boost and C programs use), anonymous
+ *   memory (`memfd_create`) handed to a child by descriptor, and memory
+ *   adopted from a descriptor — as a zero-copy `ArrayBuffer` and typed-array
+ *   views that `close()` empties before the memory goes.
+ * - `PosixSemaphore`: named semaphores (`sem_open`), and unnamed ones placed
+ *   inside shared memory (`PosixSemaphore.at`), with `acquire()` as a
+ *   promise and `lock()` for `using` blocks.
  * - `PosixMessageQueue`: messages with priorities; a receive takes the
  *   oldest message of the highest priority. On Linux its descriptor waits
  *   like a pipe's: a synchronous try, then readiness on the library's shared
  *   waiter, so the event loop keeps running and no thread is held per wait.
  *
- * Names are one leading `/` and up to 255 bytes without another `/`. A queue
- * lives until its name is unlinked and the last handle is closed.
- * Requires `--allow-ffi`.
+ * Names are one leading `/` and up to 255 bytes without another `/` (251 for
+ * a semaphore). An object lives until its name is unlinked and the last
+ * handle is closed. Requires `--allow-ffi`.
  *
  * @example A message with a priority
  * ```ts
@@ -26,6 +34,18 @@
  *
  * @module
  */
+export { PosixSharedMemory } from "./shared_memory.ts";
+export type {
+  AnonymousSharedMemoryOptions,
+  PosixSharedMemoryOpenOptions,
+  PosixSharedMemoryOptions,
+} from "./shared_memory.ts";
+export { PosixSemaphore } from "./semaphore.ts";
+export type {
+  PosixSemaphoreAtOptions,
+  PosixSemaphoreLock,
+  PosixSemaphoreOptions,
+} from "./semaphore.ts";
 export { PosixMessageQueue } from "./message_queue.ts";
 export type {
   PosixMessage,

@@ -9,9 +9,9 @@
  *   scripts leaves a stub);
  * - Node.js and npm (the Node suite, the npm package tests);
  * - a C compiler (`cc`) for the seed's own C programs;
- * - Debian's `python3-sysv-ipc` for the Python interop tests — installed with
- *   `apt-get` when it is missing and we are root; otherwise a clear message
- *   says what to install.
+ * - Debian's `python3-sysv-ipc` and `python3-numpy` for the Python interop
+ *   tests and examples — installed with `apt-get` when missing and we are
+ *   root; otherwise a clear message says what to install.
  *
  *     deno run --allow-run --allow-read scripts/prereqs.ts
  *
@@ -66,20 +66,31 @@ if (!await ok("cc", ["--version"])) {
 }
 
 const PYTHON = "/usr/bin/python3";
-if (!await ok(PYTHON, ["-c", "import sysv_ipc"])) {
+/** Python module → the Debian package that provides it for /usr/bin/python3. */
+const PYTHON_PACKAGES: Record<string, string> = {
+  sysv_ipc: "python3-sysv-ipc",
+  numpy: "python3-numpy",
+};
+const missing: string[] = [];
+for (const [module, pkg] of Object.entries(PYTHON_PACKAGES)) {
+  if (!await ok(PYTHON, ["-c", `import ${module}`])) missing.push(pkg);
+}
+if (missing.length > 0) {
   const id = await new Deno.Command("id", { args: ["-u"], stdout: "piped" }).output();
   const root = new TextDecoder().decode(id.stdout).trim() === "0";
   if (root && await ok("apt-get", ["--version"])) {
     const env = ["-o", "Dpkg::Use-Pty=0"];
     try {
-      await run("apt-get", ["install", "-y", "-q", ...env, "python3-sysv-ipc"]);
+      await run("apt-get", ["install", "-y", "-q", ...env, ...missing]);
     } catch {
       await run("apt-get", ["update", "-q"]);
-      await run("apt-get", ["install", "-y", "-q", ...env, "python3-sysv-ipc"]);
+      await run("apt-get", ["install", "-y", "-q", ...env, ...missing]);
     }
   }
-  if (!await ok(PYTHON, ["-c", "import sysv_ipc"])) {
-    problems.push(`Python's sysv_ipc for ${PYTHON}: apt-get install python3-sysv-ipc`);
+  for (const [module, pkg] of Object.entries(PYTHON_PACKAGES)) {
+    if (!await ok(PYTHON, ["-c", `import ${module}`])) {
+      problems.push(`Python's ${module} for ${PYTHON}: apt-get install ${pkg}`);
+    }
   }
 }
 

@@ -21,7 +21,9 @@
  * nothing the tests make can outlive them. With a private mount namespace
  * too, the namespace's POSIX message queues are mounted for the suite on a
  * temporary directory named in `SYSIPC_MQUEUE_DIR` (many machines have no
- * `/dev/mqueue`), so the tests can list them. Otherwise (or with
+ * `/dev/mqueue`), so the tests can list them, and `/dev/shm` is a fresh
+ * tmpfs of the suite's own (POSIX shared memory and named semaphores).
+ * Otherwise (or with
  * `SYSIPC_TEST_SHARED_IPC=1`, to watch `ipcs` from outside) the suites share
  * the machine's namespace and run one after another.
  *
@@ -71,12 +73,18 @@ async function succeeds(cmd: string, args: string[]): Promise<boolean> {
 }
 
 /**
- * Mounts the private IPC namespace's POSIX message queue filesystem on a
- * temporary directory of the private mount namespace (the machine may have
- * no `/dev/mqueue` at all), names it in `SYSIPC_MQUEUE_DIR` for the leak
- * checks, runs the suite, and unmounts and removes the directory.
+ * Gives the suite a `/dev/shm` of its own (a fresh tmpfs in the private
+ * mount namespace, where POSIX shared memory and named semaphores live, so
+ * the leak checks that list it see only the suite's objects and nothing can
+ * outlive it; `SYSIPC_PRIVATE_SHM=1` says so), mounts the private IPC
+ * namespace's POSIX message queue filesystem on a temporary directory (the
+ * machine may have no `/dev/mqueue` at all), names it in `SYSIPC_MQUEUE_DIR`
+ * for the leak checks, runs the suite, and unmounts and removes the directory.
  */
-const MQUEUE_MOUNT = 'd=$(mktemp -d "${TMPDIR:-/tmp}/sysipc_mqueue_XXXXXX") || exit 1; ' +
+const MQUEUE_MOUNT =
+  "if mount -t tmpfs -o mode=1777,nosuid,nodev sysipc_shm /dev/shm 2>/dev/null; then " +
+  "export SYSIPC_PRIVATE_SHM=1; fi; " +
+  'd=$(mktemp -d "${TMPDIR:-/tmp}/sysipc_mqueue_XXXXXX") || exit 1; ' +
   'if mount -t mqueue mqueue "$d"; then export SYSIPC_MQUEUE_DIR="$d"; fi; ' +
   '"$@"; rc=$?; umount "$d" 2>/dev/null; rmdir "$d"; exit $rc';
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { Errno, errno } from "../_sys/errno.ts";
+import { Lock } from "../_sys/lock.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { IPC } from "./_ipc.ts";
@@ -59,25 +60,6 @@ export interface SemaphoreLock extends Disposable {
   release(): void;
   /** Whether `release()` (or `[Symbol.dispose]`) has run. */
   readonly released: boolean;
-}
-
-class Lock implements SemaphoreLock {
-  #unlock: () => void;
-  #released = false;
-  constructor(unlock: () => void) {
-    this.#unlock = unlock;
-  }
-  get released(): boolean {
-    return this.#released;
-  }
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    this.#unlock();
-  }
-  [Symbol.dispose](): void {
-    this.release();
-  }
 }
 
 const NOWAIT = IPC.NOWAIT;

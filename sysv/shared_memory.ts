@@ -12,7 +12,13 @@ import { getBackend } from "../_ffi/mod.ts";
 import { errno } from "../_sys/errno.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
-import { MAP_FAILED, Mapping, pagesize, type TypedArrayConstructor } from "../_mem/mapping.ts";
+import {
+  hostMapping,
+  MAP_FAILED,
+  Mapping,
+  pagesize,
+  type TypedArrayConstructor,
+} from "../_mem/mapping.ts";
 import {
   checkIpcId,
   checkKey,
@@ -138,6 +144,7 @@ export class SharedMemory {
     this.#key = key;
     this.#size = size;
     this.#readOnly = readOnly;
+    hostMapping(this, () => this.#map);
   }
 
   /**

@@ -328,8 +328,15 @@ test("bad input gets a clear error, never a crash or hang", async (t) => {
       "RangeError",
       'fds key must be an integer from 3 to 1023, got "1"',
     );
-    bad({ fds: { 3: 3 } }, "TypeError", "fds[3] must be an open PipeEnd, got 3");
-    bad({ fds: null }, "TypeError", "fds must be an object of PipeEnds, got null");
+    const handle = "an open handle that owns a descriptor (a PipeEnd, a PosixSharedMemory)";
+    bad({ fds: { 3: 3 } }, "TypeError", `fds[3] must be ${handle}, got 3`);
+    bad({ fds: { 3: { fd: -1 } } }, "TypeError", `fds[3] must be ${handle}, got a closed handle`);
+    bad({ fds: { 3: { fd: "3" } } }, "TypeError", /^fds\[3\] must be an open handle/);
+    bad(
+      { fds: null },
+      "TypeError",
+      "fds must be an object of open handles (PipeEnd, PosixSharedMemory), got null",
+    );
     bad({ args: "-l" }, "TypeError", 'args must be an array of strings, got "-l"');
     bad(
       { args: ["a\0b"] },

@@ -15,7 +15,7 @@
 import { getBackend } from "../../_ffi/mod.ts";
 
 export * from "../../mod.ts";
-export { libc } from "../../_ffi/mod.ts";
+export { getBackend, libc } from "../../_ffi/mod.ts";
 export { IPC } from "../../sysv/_ipc.ts";
 export { MMAP, SC_PAGESIZE } from "../../_mem/mapping.ts";
 export { SHM_MODE, SHM_RDONLY, SHMID_DS } from "../../sysv/_shm_sys.ts";

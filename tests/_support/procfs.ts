@@ -8,7 +8,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { libc } from "./lib.ts";
+import { getBackend, libc } from "./lib.ts";
 
 // Deno 2.9 asks for --allow-all before it reads anything under /proc, so the
 // readers here go through libc instead (every runtime has it).
@@ -24,6 +24,14 @@ const sys = libc(
     close: { parameters: ["i32"], result: "i32" },
     // ssize_t readlink(const char *pathname, char *buf, size_t bufsiz);
     readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
+    // DIR *opendir(const char *name);
+    opendir: { parameters: ["buffer"], result: "pointer" },
+    // struct dirent *readdir(DIR *dirp);
+    readdir: { parameters: ["pointer"], result: "pointer" },
+    // int closedir(DIR *dirp);
+    closedir: { parameters: ["pointer"], result: "i32" },
+    // int statx(int dirfd, const char *pathname, int flags, unsigned int mask, struct statx *buf);
+    statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   } as const,
 );
 const F_GETFD = 1;
@@ -49,6 +57,35 @@ export function readProcText(path: string): string | undefined {
   } finally {
     sys().close(fd);
   }
+}
+
+/**
+ * The names in a directory (without `.` and `..`), sorted, through libc —
+ * Deno 2.9 asks for --allow-all before it lists `/dev/shm`. `undefined` if
+ * it cannot be opened.
+ */
+export function listDir(path: string): string[] | undefined {
+  const b = getBackend();
+  const dir = sys().opendir(new TextEncoder().encode(path + "\0"));
+  if (dir === null) return undefined;
+  const names: string[] = [];
+  try {
+    for (let e = sys().readdir(dir); e !== null; e = sys().readdir(dir)) {
+      // struct dirent: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
+      const name = b.readCString(b.pointerFrom(b.pointerValue(e) + 19n));
+      if (name !== "." && name !== "..") names.push(name);
+    }
+  } finally {
+    sys().closedir(dir);
+  }
+  return names.sort();
+}
+
+/** A file's permission bits (`statx`), or `undefined` if it does not exist. */
+export function fileMode(path: string): number | undefined {
+  const st = new Uint8Array(256);
+  if (sys().statx(-100, new TextEncoder().encode(path + "\0"), 0, 0x2, st) !== 0) return undefined;
+  return (st[28] | (st[29] << 8)) & 0o7777;
 }
 
 /** The file status flags of an open descriptor (`F_GETFL`). */
