@@ -421,19 +421,30 @@ export class Mapping {
   }
 }
 
-/** Owners of a mapping, and how to reach their current one. */
-const hosts = new WeakMap<object, () => Mapping | null>();
+/** How an owner of a mapping reaches its current one, and says why it has none. */
+interface Host {
+  current(): Mapping | null;
+  unmapped(what: string): TypeError;
+}
+
+/** Owners of a mapping (a `SharedMemory`, a `PosixSharedMemory`). */
+const hosts = new WeakMap<object, Host>();
 
 /**
- * Registers `owner` (a `SharedMemory`, a `PosixSharedMemory`) as memory that
- * other objects may live in — a semaphore placed inside it — without a
- * public accessor for its mapping.
+ * Registers `owner` as memory of this library: {@linkcode MappedMemory}'s
+ * accessors and objects placed inside it (a semaphore) reach its mapping
+ * through this, without a public accessor.
  *
  * @param owner The public object.
  * @param current Its live mapping, or `null` while it has none (detached, closed).
+ * @param unmapped The TypeError for `what` ("get the buffer") while it has none.
  */
-export function hostMapping(owner: object, current: () => Mapping | null): void {
-  hosts.set(owner, current);
+export function hostMapping(
+  owner: object,
+  current: () => Mapping | null,
+  unmapped: (what: string) => TypeError,
+): void {
+  hosts.set(owner, { current, unmapped });
 }
 
 /**
@@ -442,5 +453,14 @@ export function hostMapping(owner: object, current: () => Mapping | null): void 
  */
 export function mappingOf(owner: unknown): Mapping | null | undefined {
   if (typeof owner !== "object" || owner === null) return undefined;
-  return hosts.get(owner)?.();
+  return hosts.get(owner)?.current();
+}
+
+/** The live mapping of a registered owner, or the owner's TypeError saying why there is none. */
+export function liveMapping(owner: object, what: string): Mapping {
+  const host = hosts.get(owner);
+  if (host === undefined) throw new TypeError(`Cannot ${what}: not shared memory of this library`);
+  const m = host.current();
+  if (m === null) throw host.unmapped(what);
+  return m;
 }

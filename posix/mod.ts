@@ -35,6 +35,8 @@
  * @module
  */
 export { PosixSharedMemory } from "./shared_memory.ts";
+export { MappedMemory } from "../_mem/memory.ts";
+export type { TypedArrayConstructor } from "../_mem/mapping.ts";
 export type {
   AnonymousSharedMemoryOptions,
   PosixSharedMemoryOpenOptions,

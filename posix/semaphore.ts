@@ -28,6 +28,7 @@ import {
 import * as v from "../_sys/validate.ts";
 import { abortError, IpcError, timeoutError } from "../errors.ts";
 import { type Mapping, mappingOf } from "../_mem/mapping.ts";
+import type { MappedMemory } from "../_mem/memory.ts";
 import { checkName, fail, nameOrUnique } from "./_names.ts";
 import { CLOCK_MONOTONIC, SEM_T, SEM_VALUE_MAX, sys } from "./_sem_sys.ts";
 import { O, SHM_DIR } from "./_shm_sys.ts";
@@ -407,7 +408,11 @@ export class PosixSemaphore {
    * console.log(counter[0], lock.value); // 1n 1
    * ```
    */
-  static at(memory: object, byteOffset: number, options?: PosixSemaphoreAtOptions): PosixSemaphore {
+  static at(
+    memory: MappedMemory,
+    byteOffset: number,
+    options?: PosixSemaphoreAtOptions,
+  ): PosixSemaphore {
     const host = mappingOf(memory);
     const allowed = "a PosixSharedMemory or SharedMemory";
     if (host === undefined) throw v.typeError("memory", allowed, memory);

@@ -14,16 +14,15 @@ import * as v from "../_sys/validate.ts";
 import { IpcError } from "../errors.ts";
 import {
   hostMapping,
+  liveMapping,
   Mapping,
   mapShared,
   pagesize,
-  type TypedArrayConstructor,
   unmapRange,
 } from "../_mem/mapping.ts";
+import { MappedMemory } from "../_mem/memory.ts";
 import { checkName, fail, nameOrUnique } from "./_names.ts";
 import { F, FD_CLOEXEC, MFD_CLOEXEC, O, SHM_DIR, sys } from "./_shm_sys.ts";
-
-export type { TypedArrayConstructor } from "../_mem/mapping.ts";
 
 /** Options for {@linkcode PosixSharedMemory.create}. */
 export interface PosixSharedMemoryOptions {
@@ -142,7 +141,7 @@ function objectSize(fd: number, what: string, label: string): number {
  * }
  * ```
  */
-export class PosixSharedMemory {
+export class PosixSharedMemory extends MappedMemory {
   #fd: number;
   readonly #name: string | null;
   readonly #readOnly: boolean;
@@ -158,6 +157,7 @@ export class PosixSharedMemory {
     map: Mapping,
     internal?: symbol,
   ) {
+    super();
     if (internal !== INTERNAL) {
       throw new TypeError(
         "PosixSharedMemory is not constructed directly: use PosixSharedMemory.create(), " +
@@ -170,7 +170,11 @@ export class PosixSharedMemory {
     this.#readOnly = readOnly;
     this.#map = map;
     closer.register(this, fd, this);
-    hostMapping(this, () => this.#map);
+    hostMapping(
+      this,
+      () => this.#map,
+      (what) => new TypeError(`Cannot ${what}: shared memory ${this.#label()} is closed`),
+    );
   }
 
   /** Maps `size` bytes of `fd` and wraps them; closes `fd` (and runs `undo`) if that fails. */
@@ -428,103 +432,6 @@ export class PosixSharedMemory {
     return this.#name ?? (this.#fd >= 0 ? `anonymous, fd ${this.#fd}` : "anonymous");
   }
 
-  #mapping(what: string): Mapping {
-    const m = this.#map;
-    if (m === null) {
-      throw new TypeError(`Cannot ${what}: shared memory ${this.#label()} is closed`);
-    }
-    return m;
-  }
-
-  /**
-   * The memory as one zero-copy `ArrayBuffer` (the same object until
-   * `close()` or `resize()`, which make it length 0).
-   *
-   * @throws {TypeError} When closed, or when mapped read-only.
-   */
-  get buffer(): ArrayBuffer {
-    return this.#mapping("get the buffer").buffer;
-  }
-
-  /**
-   * `new Uint8Array(buffer)`: every byte, zero-copy (cached).
-   *
-   * @throws {TypeError} When closed, or when mapped read-only.
-   */
-  get bytes(): Uint8Array<ArrayBuffer> {
-    return this.#mapping("get the bytes").bytes;
-  }
-
-  /**
-   * A typed-array view, zero-copy: `new ctor(buffer, byteOffset, length)`
-   * with the bounds checked first. It becomes length 0 on `close()` and
-   * `resize()`.
-   *
-   * @param ctor `Uint8Array`, `Int32Array`, `Float64Array`, `BigUint64Array`, …
-   * @param byteOffset Where it starts, a multiple of `ctor.BYTES_PER_ELEMENT` (default 0).
-   * @param length Elements (default: as many as fit).
-   * @returns The view.
-   * @throws {TypeError} For a bad `ctor`, non-integers, when closed or read-only.
-   * @throws {RangeError} For a misaligned `byteOffset` or a view past the end.
-   *
-   * @example Doubles a NumPy array can share (`numpy.ndarray(n, numpy.float64, buffer=shm.buf)`)
-   * ```ts
-   * import { PosixSharedMemory } from "@sysipc/sysipc/posix";
-   * using mem = PosixSharedMemory.anonymous({ size: 8 * 1024 });
-   * const xs = mem.view(Float64Array);
-   * xs.fill(0.5);
-   * console.log(xs.length, xs[1023]); // 1024 0.5
-   * ```
-   */
-  view<T extends ArrayBufferView>(
-    ctor: TypedArrayConstructor<T>,
-    byteOffset = 0,
-    length?: number,
-  ): T {
-    return this.#mapping("make a view").view(ctor, byteOffset, length);
-  }
-
-  /**
-   * Copies bytes out (works read-only too).
-   *
-   * @param offset First byte (default 0).
-   * @param length How many (default: to the end).
-   * @returns A new `Uint8Array`, not shared.
-   * @throws {TypeError} For non-integers, or when closed.
-   * @throws {RangeError} For a range outside the memory.
-   *
-   * @example
-   * ```ts
-   * import { PosixSharedMemory } from "@sysipc/sysipc/posix";
-   * using mem = PosixSharedMemory.anonymous({ size: 8 });
-   * mem.write("abc");
-   * console.log(new TextDecoder().decode(mem.read(0, 3))); // "abc"
-   * ```
-   */
-  read(offset = 0, length?: number): Uint8Array<ArrayBuffer> {
-    return this.#mapping("read").read(offset, length);
-  }
-
-  /**
-   * Copies bytes in. A string is written as UTF-8, without a NUL.
-   *
-   * @param data What to write.
-   * @param offset Where (default 0).
-   * @returns The number of bytes written.
-   * @throws {TypeError} For data of another type, when closed or read-only.
-   * @throws {RangeError} If it would run past the end.
-   *
-   * @example
-   * ```ts
-   * import { PosixSharedMemory } from "@sysipc/sysipc/posix";
-   * using mem = PosixSharedMemory.anonymous({ size: 16 });
-   * console.log(mem.write(new Uint8Array([1, 2, 3]), 8)); // 3
-   * ```
-   */
-  write(data: string | ArrayBuffer | ArrayBufferView, offset = 0): number {
-    return this.#mapping("write").write(data, offset);
-  }
-
   /**
    * Grows the memory to `size` bytes and maps it anew: the old `buffer`,
    * `bytes` and views become length 0 (take new ones), and semaphores
@@ -549,7 +456,7 @@ export class PosixSharedMemory {
    * ```
    */
   resize(size: number): void {
-    const old = this.#mapping("resize");
+    const old = liveMapping(this, "resize");
     if (this.#readOnly) {
       throw new TypeError(`Cannot resize: shared memory ${this.#label()} is mapped read-only`);
     }

@@ -47,6 +47,7 @@ export { ftok } from "./ftok.ts";
 export { IPC_PRIVATE } from "./_ipc.ts";
 export type { IpcPermStat } from "./_ipc.ts";
 export { SharedMemory } from "./shared_memory.ts";
+export { MappedMemory } from "../_mem/memory.ts";
 export type {
   SharedMemoryCreateOptions,
   SharedMemoryOpenOptions,

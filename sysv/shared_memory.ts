@@ -12,13 +12,8 @@ import { getBackend } from "../_ffi/mod.ts";
 import { errno } from "../_sys/errno.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
-import {
-  hostMapping,
-  MAP_FAILED,
-  Mapping,
-  pagesize,
-  type TypedArrayConstructor,
-} from "../_mem/mapping.ts";
+import { hostMapping, MAP_FAILED, Mapping, pagesize } from "../_mem/mapping.ts";
+import { MappedMemory } from "../_mem/memory.ts";
 import {
   checkIpcId,
   checkKey,
@@ -125,7 +120,7 @@ function checkSize(size: unknown): number {
  * }
  * ```
  */
-export class SharedMemory {
+export class SharedMemory extends MappedMemory {
   #id: number;
   #key: number;
   #size: number;
@@ -135,6 +130,7 @@ export class SharedMemory {
 
   // create(), open() and fromId() make these; the check stops JavaScript callers too.
   private constructor(id: number, key: number, size: number, readOnly: boolean, internal?: symbol) {
+    super();
     if (internal !== INTERNAL) {
       throw new TypeError(
         "SharedMemory is not constructed directly: use SharedMemory.create(), open() or fromId()",
@@ -144,7 +140,14 @@ export class SharedMemory {
     this.#key = key;
     this.#size = size;
     this.#readOnly = readOnly;
-    hostMapping(this, () => this.#map);
+    hostMapping(
+      this,
+      () => this.#map,
+      (what) =>
+        new TypeError(
+          `Cannot ${what}: shared memory ${this.#describe()} is detached (call attach() first)`,
+        ),
+    );
   }
 
   /**
@@ -315,117 +318,6 @@ export class SharedMemory {
 
   #describe(): string {
     return `id ${this.#id}, key ${keyHex(this.#key)}`;
-  }
-
-  /** The live mapping, or a TypeError saying why there is none. */
-  #mapping(what: string): Mapping {
-    const m = this.#map;
-    if (m === null) {
-      throw new TypeError(
-        `Cannot ${what}: shared memory ${this.#describe()} is detached (call attach() first)`,
-      );
-    }
-    return m;
-  }
-
-  /**
-   * The segment's memory as one zero-copy `ArrayBuffer` (the same object on
-   * every access while attached). Becomes length 0 on `detach()`; a new one
-   * is made by the next `attach()`.
-   *
-   * @throws {TypeError} When detached, or on a read-only attachment.
-   */
-  get buffer(): ArrayBuffer {
-    return this.#mapping("get the buffer").buffer;
-  }
-
-  /**
-   * `new Uint8Array(buffer)`: every byte of the segment, zero-copy (cached).
-   *
-   * @throws {TypeError} When detached, or on a read-only attachment.
-   */
-  get bytes(): Uint8Array<ArrayBuffer> {
-    return this.#mapping("get the bytes").bytes;
-  }
-
-  /**
-   * A typed-array view of the segment, zero-copy, for any element type. Like
-   * `new ctor(shm.buffer, byteOffset, length)`, with the bounds checked
-   * first. It becomes length 0 on `detach()`.
-   *
-   * @param ctor A typed-array constructor: `Uint8Array`, `Int32Array`, `Float64Array`, `BigUint64Array`, …
-   * @param byteOffset Where the view starts, a multiple of `ctor.BYTES_PER_ELEMENT` (default 0).
-   * @param length Number of elements (default: as many as fit after `byteOffset`).
-   * @returns The view.
-   * @throws {TypeError} For a `ctor` that is not a typed-array constructor,
-   *   non-integer arguments, when detached, or on a read-only attachment.
-   * @throws {RangeError} For a misaligned `byteOffset` or a view past the end.
-   *
-   * @example A counter and a text area in one segment
-   * ```ts
-   * import { SharedMemory } from "@sysipc/sysipc/shm";
-   * using shm = SharedMemory.create({ size: 4096 });
-   * const header = shm.view(BigUint64Array, 0, 1);
-   * const text = shm.view(Uint8Array, 8);
-   * header[0] += 1n;
-   * console.log(header[0], text.length); // 1n 4088
-   * shm.remove();
-   * ```
-   */
-  view<T extends ArrayBufferView>(
-    ctor: TypedArrayConstructor<T>,
-    byteOffset = 0,
-    length?: number,
-  ): T {
-    return this.#mapping("make a view").view(ctor, byteOffset, length);
-  }
-
-  /**
-   * Copies bytes out of the segment. Works on every attachment, including
-   * read-only ones.
-   *
-   * @param offset First byte (default 0).
-   * @param length How many bytes (default: to the end).
-   * @returns A new `Uint8Array` that does not share memory with the segment.
-   * @throws {TypeError} For non-integer arguments, or when detached.
-   * @throws {RangeError} For a range outside the segment.
-   *
-   * @example Reading a C string the way the seed's server prints it
-   * ```ts
-   * import { SharedMemory } from "@sysipc/sysipc/shm";
-   * using shm = SharedMemory.create({ size: 4097 });
-   * shm.write("ABC\0");
-   * const raw = shm.read();
-   * const end = raw.indexOf(0);
-   * console.log(new TextDecoder().decode(raw.subarray(0, end < 0 ? raw.length : end))); // "ABC"
-   * shm.remove();
-   * ```
-   */
-  read(offset = 0, length?: number): Uint8Array<ArrayBuffer> {
-    return this.#mapping("read").read(offset, length);
-  }
-
-  /**
-   * Copies bytes into the segment (read-write attachments only). A string is
-   * written as UTF-8, without a terminating NUL (add `"\0"` for C readers).
-   *
-   * @param data What to write.
-   * @param offset Where (default 0).
-   * @returns The number of bytes written.
-   * @throws {TypeError} For data of another type, a non-integer offset, when
-   *   detached, or on a read-only attachment.
-   * @throws {RangeError} If the data would run past the end of the segment.
-   *
-   * @example
-   * ```ts
-   * import { SharedMemory } from "@sysipc/sysipc/shm";
-   * using shm = SharedMemory.create({ size: 16 });
-   * console.log(shm.write("héllo\0", 4)); // 7
-   * shm.remove();
-   * ```
-   */
-  write(data: string | ArrayBuffer | ArrayBufferView, offset = 0): number {
-    return this.#mapping("write").write(data, offset);
   }
 
   /**

@@ -11,11 +11,12 @@ import {
   SemaphoreSet,
   SharedMemory,
 } from "./_support/lib.ts";
-import { fileMode, listDir } from "./_support/procfs.ts";
+import { fileMode, isRoot, listDir } from "./_support/procfs.ts";
 import { tempDir, test } from "./_support/runtime.ts";
 import { assertNoFdLeak, assertNoIpcLeak } from "./_support/leaks.ts";
 import { isCode, isName, rejectsWith } from "./_support/reject.ts";
 import {
+  AsUser,
   compileC,
   fixtureArgv,
   interopFile,
@@ -144,9 +145,10 @@ test("close() ends pending waits with an AbortError; after it every call is EBAD
     await sleep(20);
     sem.close();
     sem.close();
-    for (const w of waits) {
-      await rejectsWith(w, isName("AbortError"), "a wait ended by close()");
-    }
+    // Both handled at once: the second may reject while the first is awaited.
+    await Promise.all(
+      waits.map((w) => rejectsWith(w, isName("AbortError"), "a wait ended by close()")),
+    );
     assert.equal(sem.closed, true);
     for (const f of [() => sem.tryAcquire(), () => sem.release(), () => sem.value]) {
       assert.throws(
@@ -284,7 +286,9 @@ test("closing the memory under a blocked wait: the wait ends with an AbortError,
     const waits = [sem.acquire(), sem.acquire({ timeout: 10_000 })];
     await sleep(30); // parked off-thread, inside sem_wait on this memory
     mem.close();
-    for (const w of waits) await rejectsWith(w, isName("AbortError"), "wait on closed memory");
+    await Promise.all(
+      waits.map((w) => rejectsWith(w, isName("AbortError"), "a wait on closed memory")),
+    );
     assert.equal(view.length === 0 || view.every((x) => x === 0), true);
     assert.throws(() => sem.tryAcquire(), { name: "IpcError", code: "EBADF" });
     sem.close();
@@ -308,7 +312,7 @@ test("at() refuses what is not writable shared memory, and offsets that are misa
     try {
       const allowed = "memory must be a PosixSharedMemory or SharedMemory";
       for (const bad of [{}, null, new Uint8Array(64), 5]) {
-        assert.throws(() => PosixSemaphore.at(bad as object, 0), {
+        assert.throws(() => PosixSemaphore.at(bad as unknown as PosixSharedMemory, 0), {
           name: "TypeError",
           message: new RegExp(`^${allowed}, got`),
         });
@@ -377,6 +381,49 @@ test("bad names and values are refused before any call, naming the parameter", a
       message: /not constructed directly/,
     });
   });
+});
+
+test("release() at the largest value is EOVERFLOW and changes nothing", async () => {
+  await withSem(2 ** 31 - 1, (sem) => {
+    assert.throws(
+      () => sem.release(),
+      (e) =>
+        e instanceof IpcError && e.code === "EOVERFLOW" &&
+        e.message === `Cannot release semaphore (sem_post, ${sem.name}): EOVERFLOW`,
+    );
+    assert.equal(sem.value, 2 ** 31 - 1);
+  });
+});
+
+test({
+  name: "another user's 0o600 semaphore is refused (EACCES); 0o666 lets them use it",
+  ignore: !isRoot(), // needs setpriv to become `nobody`
+  async fn() {
+    await noLeaks(async () => {
+      using nobody = new AsUser(65534, 65534);
+      const asNobody = async (name: string) => {
+        const out = await nobody.runFixture("posix_child.ts", ["open-sem", name]);
+        assert.equal(out.code, 0, out.stderr);
+        return JSON.parse(out.stdout);
+      };
+      using secret = PosixSemaphore.create(undefined, { initial: 1 });
+      try {
+        assert.deepEqual(await asNobody(secret.name!), {
+          name: "IpcError",
+          code: "EACCES",
+          message: `Cannot open semaphore (sem_open, ${secret.name}): EACCES`,
+        });
+      } finally {
+        secret.unlink();
+      }
+      using open = PosixSemaphore.create(undefined, { initial: 4, mode: 0o666 });
+      try {
+        assert.deepEqual(await asNobody(open.name!), { ok: true, value: 4 });
+      } finally {
+        open.unlink();
+      }
+    });
+  },
 });
 
 test("bad wait options are rejections, not throws", async () => {
