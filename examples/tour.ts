@@ -29,6 +29,9 @@ import { semCounter } from "./sem_counter.ts";
 import { boundedBuffer } from "./bounded_buffer.ts";
 import { msgServer } from "./msg_server.ts";
 import { pmqPriority } from "./pmq_priority.ts";
+import { posixShmNumpy } from "./posix_shm_numpy.ts";
+import { memfdChild } from "./memfd_child.ts";
+import { posixSemCounter } from "./posix_sem_counter.ts";
 import { MessageQueue } from "../sysv/mod.ts";
 
 const bold = (s: string) => process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s;
@@ -165,6 +168,31 @@ const DEMOS: Demo[] = [
       "priority first, in the order sent among equals",
     run: async () => {
       await pmqPriority(indent);
+    },
+  },
+  {
+    name: "posix_shm_numpy",
+    title: "POSIX 共享内存 + NumPy — a Python process squares our Float64Array in place; " +
+      "the sum it stores shows here, nothing copied",
+    run: async () => {
+      await posixShmNumpy(100_000, indent);
+    },
+  },
+  {
+    name: "memfd_child",
+    title: "匿名共享内存 — memory with no name (memfd) handed to a child as fd 3; " +
+      "the parent reads what the child wrote",
+    run: async () => {
+      await memfdChild(indent);
+    },
+  },
+  {
+    name: "posix_sem_counter",
+    title: "POSIX 信号量, 临界区 — the counter again, with a named POSIX semaphore, " +
+      "first without, then with the lock",
+    run: async () => {
+      await posixSemCounter({ processes: 4, increments: 1000, lock: false, log: indent });
+      await posixSemCounter({ processes: 4, increments: 1000, lock: true, log: indent });
     },
   },
 ];

@@ -211,7 +211,9 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
     await t.step("node runs the package's examples: the whole demo tour", async () => {
       const r = await run("node", ["node_modules/sysipc/examples/tour.js"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /✔ 9 demos in/);
+      assert.match(r.stdout, /✔ 12 demos in/);
+      assert.match(r.stdout, /sum = 333328333350000 \(expected 333328333350000\)/);
+      assert.match(r.stdout, /wrote: "hello from Node\.js, pid \d+"/);
       assert.match(r.stdout, /counter = 4000, expected 4000/);
       assert.match(r.stdout, /0 lost, 0 duplicated, 0 corrupt, 0 out of order/);
       assert.match(r.stdout, /nattch went 1 → 2 → 1/);

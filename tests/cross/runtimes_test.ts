@@ -20,6 +20,9 @@ import { boundedBuffer } from "../../examples/bounded_buffer.ts";
 import { semCounter } from "../../examples/sem_counter.ts";
 import { fifoServer } from "../../examples/fifo_server.ts";
 import { JOBS } from "../../examples/pmq_priority.ts";
+import { posixSemCounter } from "../../examples/posix_sem_counter.ts";
+import { memfdChild } from "../../examples/memfd_child.ts";
+import { listDir } from "../_support/procfs.ts";
 import { PosixMessageQueue } from "../_support/lib.ts";
 import type { Command } from "../../examples/_run.ts";
 import { assertNoFdLeak, assertNoIpcLeak } from "../_support/leaks.ts";
@@ -267,5 +270,47 @@ for (const [parentRt, childRt] of PAIRS) {
       assert.ok(m[2].startsWith(VERSION_PREFIX[childRt]), `the child is ${m[2]}`);
       assert.equal(Number(m[3]), r.childPid, "written by the child the parent spawned");
     });
+  });
+}
+
+test("POSIX semaphore and shared memory across runtimes: Deno, Node and Bun processes × 1,500 increments under one named semaphore end at exactly 4,500", async () => {
+  const before = listDir("/dev/shm");
+  await assertNoFdLeak(async () => {
+    const runtimes: Runtime[] = ["deno", "node", "bun"];
+    const r = await posixSemCounter({
+      processes: 3,
+      increments: 1500,
+      lock: true,
+      log: quiet,
+      launch: (args, i) => on(runtimes[i], "examples/posix_sem_counter.ts", args),
+    });
+    assert.equal(r.expected, 4500);
+    assert.equal(r.total, 4500);
+  });
+  assert.deepEqual(listDir("/dev/shm"), before, "/dev/shm changed");
+});
+
+test("POSIX semaphore across runtimes, control: without the lock the same three processes lose updates", async () => {
+  const runtimes: Runtime[] = ["deno", "node", "bun"];
+  const r = await posixSemCounter({
+    processes: 3,
+    increments: 1500,
+    lock: false,
+    log: quiet,
+    launch: (args, i) => on(runtimes[i], "examples/posix_sem_counter.ts", args),
+  });
+  assert.ok(r.total < r.expected, `without the lock ${r.total} of ${r.expected} survived`);
+});
+
+for (const childRt of ["node", "bun"] as const) {
+  test(`this Deno process hands anonymous memory (memfd) to a ${childRt} child as fd 3; the child writes, we read`, async () => {
+    const before = listDir("/dev/shm");
+    await assertNoFdLeak(async () => {
+      const r = await memfdChild(quiet, (args) => on(childRt, "examples/memfd_child.ts", args));
+      const name = childRt === "node" ? "Node.js" : "Bun";
+      assert.equal(r.message, `hello from ${name}, pid ${r.spawnedPid}`);
+      assert.equal(r.pid, r.spawnedPid);
+    });
+    assert.deepEqual(listDir("/dev/shm"), before, "/dev/shm changed");
   });
 }
