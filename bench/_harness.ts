@@ -359,6 +359,18 @@ export function microsPer(count: string): (r: unknown) => number {
   };
 }
 
+/**
+ * GB/s from a copy role's `{ bytes, iters, ns }` line (bytes per ns), after
+ * checking it copied what was asked.
+ */
+export function copyRate(r: unknown, c: { bytes: number; iters: number }): number {
+  const s = r as { bytes: number; iters: number; ns: number };
+  if (s.bytes !== c.bytes || s.iters !== c.iters || !(s.ns > 0)) {
+    throw new Error(`bad result ${JSON.stringify(s)}`);
+  }
+  return (s.bytes * s.iters) / s.ns;
+}
+
 /** One row: a command run once per sample, and how to read its figure. */
 export interface Row<C> {
   id: string;
@@ -674,4 +686,83 @@ export async function main<Own>(bench: Bench<Own>): Promise<never> {
     console.error(e instanceof Error ? (e.stack ?? e.message) : e);
     Deno.exit(1);
   }
+}
+
+/** What {@linkcode semaphoreRows} needs of a benchmark's settings. */
+export type SemaphoreConfig = Common & RoundTrips & { pairs: number };
+
+/**
+ * The rows every semaphore benchmark has, for one kind of semaphore: the
+ * ping-pong round trip (C ↔ C, each runtime with itself and with the C
+ * peer) and the uncontended acquire+release pair (C, and each runtime with
+ * `await acquire()` and with `tryAcquire()`). The C peer takes
+ * `self ROUNDS WARMUP MAX_MS CHILD_CPU` and `uncontended PAIRS`; the role
+ * file has the roles `ping --peer self|c`, `uncontended` and
+ * `uncontended-try` (see `roles/_role.mjs`).
+ *
+ * @param ctx The benchmark's context.
+ * @param roles The role file.
+ * @param peer The C peer's name in `bench/bin/`.
+ * @param cLabels How the C rows are labelled: the round trip and the pair.
+ */
+export function semaphoreRows<C extends SemaphoreConfig>(
+  { each, role }: Context<C>,
+  roles: string,
+  peer: string,
+  cLabels: { roundTrip: string; pair: string },
+): Row<C>[] {
+  const roundtrip = { unit: "µs", sample: microsPer("rounds") };
+  const pair = { unit: "µs", sample: microsPer("pairs") };
+  const ping = (who: string, c: C) => ["ping", "--peer", who, ...roundTripArgs(c)];
+  return [
+    {
+      id: "rt_c_c",
+      label: cLabels.roundTrip,
+      ...roundtrip,
+      argv: (c, pin) => [
+        bin(peer),
+        "self",
+        String(c.rounds),
+        String(c.warmup),
+        String(c.maxMs),
+        pin.peerCpus ?? "-1",
+      ],
+    },
+    ...each((rt, L) => ({
+      id: `rt_${rt}_${rt}`,
+      label: `${L} ↔ ${L} (release / await acquire)`,
+      ...roundtrip,
+      runtime: rt,
+      argv: (c: C, pin: Pinning) => role(rt, roles, pin, ping("self", c)),
+    })),
+    ...each((rt, L) => ({
+      id: `rt_${rt}_c`,
+      label: `${L} ↔ C peer`,
+      ...roundtrip,
+      runtime: rt,
+      argv: (c: C, pin: Pinning) => role(rt, roles, pin, ping("c", c)),
+    })),
+    {
+      id: "un_c",
+      label: cLabels.pair,
+      ...pair,
+      argv: (c) => [bin(peer), "uncontended", String(c.pairs)],
+    },
+    ...each((rt, L) => ({
+      id: `un_${rt}`,
+      label: `${L}: await acquire(); release()`,
+      ...pair,
+      runtime: rt,
+      argv: (c: C, pin: Pinning) =>
+        role(rt, roles, pin, ["uncontended", "--pairs", String(c.pairs)]),
+    })),
+    ...each((rt, L) => ({
+      id: `un_${rt}_try`,
+      label: `${L}: tryAcquire(); release()`,
+      ...pair,
+      runtime: rt,
+      argv: (c: C, pin: Pinning) =>
+        role(rt, roles, pin, ["uncontended-try", "--pairs", String(c.pairs)]),
+    })),
+  ];
 }

@@ -48,16 +48,13 @@
  * @module
  */
 import {
-  bin,
   type Check,
-  type Config,
   describeRoundTrips,
   int,
   LABEL,
   main,
-  microsPer,
   readProc,
-  roundTripArgs,
+  semaphoreRows,
 } from "./_harness.ts";
 
 const ROLES = new URL("./roles/sem_roles.mjs", import.meta.url).pathname;
@@ -66,10 +63,6 @@ interface Own {
   /** acquire+release pairs per uncontended run. */
   pairs: number;
 }
-type C = Config<Own>;
-
-const roundtrip = { unit: "µs", sample: microsPer("rounds") };
-const pair = { unit: "µs", sample: microsPer("pairs") };
 const info = { target: "(info)" };
 const atMost = (x: number, unit = "×") => ({ target: `≤ ${x}${unit}`, ok: (v: number) => v <= x });
 
@@ -90,58 +83,11 @@ await main<Own>({
     `round trip: ${describeRoundTrips(c)}; uncontended: ${c.pairs} pairs; ` +
     `median of ${c.reps} runs; spread = (max − min) / median`,
 
-  rows: ({ each, role }) => {
-    const ping = (peer: string, c: C) => ["ping", "--peer", peer, ...roundTripArgs(c)];
-    return [
-      {
-        id: "rt_c_c",
-        label: "C ↔ C (fork, blocking semop)",
-        ...roundtrip,
-        argv: (c, pin) => [
-          bin("sem_pingpong"),
-          "self",
-          String(c.rounds),
-          String(c.warmup),
-          String(c.maxMs),
-          pin.peerCpus ?? "-1",
-        ],
-      },
-      ...each((rt, L) => ({
-        id: `rt_${rt}_${rt}`,
-        label: `${L} ↔ ${L} (release / await acquire)`,
-        ...roundtrip,
-        runtime: rt,
-        argv: (c, pin) => role(rt, ROLES, pin, ping("self", c)),
-      })),
-      ...each((rt, L) => ({
-        id: `rt_${rt}_c`,
-        label: `${L} ↔ C peer`,
-        ...roundtrip,
-        runtime: rt,
-        argv: (c, pin) => role(rt, ROLES, pin, ping("c", c)),
-      })),
-      {
-        id: "un_c",
-        label: "C: semop −1, +1 (IPC_NOWAIT)",
-        ...pair,
-        argv: (c) => [bin("sem_pingpong"), "uncontended", String(c.pairs)],
-      },
-      ...each((rt, L) => ({
-        id: `un_${rt}`,
-        label: `${L}: await acquire(); release()`,
-        ...pair,
-        runtime: rt,
-        argv: (c, pin) => role(rt, ROLES, pin, ["uncontended", "--pairs", String(c.pairs)]),
-      })),
-      ...each((rt, L) => ({
-        id: `un_${rt}_try`,
-        label: `${L}: tryAcquire(); release()`,
-        ...pair,
-        runtime: rt,
-        argv: (c, pin) => role(rt, ROLES, pin, ["uncontended-try", "--pairs", String(c.pairs)]),
-      })),
-    ];
-  },
+  rows: (ctx) =>
+    semaphoreRows(ctx, ROLES, "sem_pingpong", {
+      roundTrip: "C ↔ C (fork, blocking semop)",
+      pair: "C: semop −1, +1 (IPC_NOWAIT)",
+    }),
 
   checksTitle: "measure",
   checks: (selected) => {

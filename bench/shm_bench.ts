@@ -35,7 +35,7 @@
  *
  * @module
  */
-import { bin, type Config, int, main, PERMS, type Row } from "./_harness.ts";
+import { bin, type Config, copyRate, int, main, PERMS, type Row } from "./_harness.ts";
 import { SharedMemory } from "../sysv/mod.ts";
 
 const SELF = new URL(import.meta.url).pathname;
@@ -101,20 +101,11 @@ interface Own {
 }
 type C = Config<Own>;
 
-/** GB/s from a `Sample` (bytes per ns), after checking it copied what was asked. */
-function gbs(r: unknown, c: C): number {
-  const s = r as Sample;
-  if (s.bytes !== c.bytes || s.iters !== c.iters || !(s.ns > 0)) {
-    throw new Error(`bad result ${JSON.stringify(s)}`);
-  }
-  return (s.bytes * s.iters) / s.ns;
-}
-
 const ours = (id: string, label: string, op: Op, vs: string): Row<C> => ({
   id,
   label,
   unit: "GB/s",
-  sample: gbs,
+  sample: copyRate,
   vs,
   argv: (c) => [
     Deno.execPath(),
@@ -138,7 +129,7 @@ const memcpy = (
   id,
   label,
   unit: "GB/s",
-  sample: gbs,
+  sample: copyRate,
   vs,
   argv: (c) => [bin("shm_memcpy"), String(c.bytes), String(c.iters), dir],
 });

@@ -1,10 +1,12 @@
 /* shm_memcpy: times memcpy(3) of BYTES bytes into or out of a System V
  * shared memory segment, the C baseline for bench/shm_bench.ts.
  *
- *   shm_memcpy BYTES ITERS in|out|out-fresh
+ *   shm_memcpy BYTES ITERS in|out|out-fresh [sysv|posix]
  *
  * Creates an IPC_PRIVATE segment, marks it for removal at once (IPC_RMID:
- * the kernel frees it when this process exits, even if it is killed), fills
+ * the kernel frees it when this process exits, even if it is killed) — or,
+ * with `posix`, POSIX shared memory (shm_open, unlinked at once, ftruncate,
+ * mmap MAP_SHARED; the baseline for bench/posix_bench.ts) — fills
  * a heap buffer with a pattern, copies once in each direction untimed (so
  * every page of both is faulted in), then times ITERS copies in the asked
  * direction. `out-fresh` copies out into a new malloc(BYTES) each time (and
@@ -23,12 +25,28 @@
 #include <sys/ipc.h>
 #include <sys/prctl.h>
 #include <sys/shm.h>
+#include <sys/mman.h>
+#include <fcntl.h>
 #include <time.h>
+
+/* POSIX shared memory of BYTES, already unlinked: gone when this process exits. */
+static unsigned char *posix_map(size_t bytes) {
+  char name[64];
+  snprintf(name, sizeof name, "/sysipc_bench_memcpy_%d", (int)getpid());
+  int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) { perror("shm_open"); return NULL; }
+  shm_unlink(name);
+  if (ftruncate(fd, (off_t)bytes) < 0) { perror("ftruncate"); return NULL; }
+  void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  close(fd);
+  if (p == MAP_FAILED) { perror("mmap"); return NULL; }
+  return p;
+}
 
 
 int main(int argc, char **argv) {
   if (argc < 4) {
-    fprintf(stderr, "usage: %s BYTES ITERS in|out|out-fresh\n", argv[0]);
+    fprintf(stderr, "usage: %s BYTES ITERS in|out|out-fresh [sysv|posix]\n", argv[0]);
     return 1;
   }
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
@@ -37,11 +55,18 @@ int main(int argc, char **argv) {
   int in = strcmp(argv[3], "in") == 0;
   int fresh = strcmp(argv[3], "out-fresh") == 0;
   if (bytes == 0 || iters <= 0 || (!in && !fresh && strcmp(argv[3], "out") != 0)) return 1;
-  int id = shmget(IPC_PRIVATE, bytes, IPC_CREAT | IPC_EXCL | 0600);
-  if (id < 0) { perror("shmget"); return 2; }
-  unsigned char *shm = shmat(id, NULL, 0);
-  shmctl(id, IPC_RMID, NULL);
-  if (shm == (void *)-1) { perror("shmat"); return 2; }
+  int posix = argc > 4 && strcmp(argv[4], "posix") == 0;
+  unsigned char *shm;
+  if (posix) {
+    shm = posix_map(bytes);
+    if (!shm) return 2;
+  } else {
+    int id = shmget(IPC_PRIVATE, bytes, IPC_CREAT | IPC_EXCL | 0600);
+    if (id < 0) { perror("shmget"); return 2; }
+    shm = shmat(id, NULL, 0);
+    shmctl(id, IPC_RMID, NULL);
+    if (shm == (void *)-1) { perror("shmat"); return 2; }
+  }
   unsigned char *heap = malloc(bytes);
   if (!heap) return 2;
   for (size_t i = 0; i < bytes; i++) heap[i] = (unsigned char)(i * 131 + 7);
@@ -67,7 +92,8 @@ int main(int argc, char **argv) {
   unsigned long check = 0;
   for (size_t i = 0; i < bytes; i += 4096) check += in ? shm[i] : heap[i];
   printf("{\"bytes\":%zu,\"iters\":%d,\"ns\":%lld,\"check\":%lu}\n", bytes, iters, ns, check);
-  shmdt(shm);
+  if (posix) munmap(shm, bytes);
+  else shmdt(shm);
   free(heap);
   return 0;
 }

@@ -90,6 +90,31 @@ export async function timeRounds(values, once) {
   return { rounds: done, ns: Math.round((performance.now() - t0) * 1e6) };
 }
 
+/**
+ * Times the uncontended pair on `sem`: `pairs` × { `await sem.acquire();
+ * sem.release();` } — or `tryAcquire()` with `tryOnly` — after a tenth as
+ * many untimed (the JIT settles). Returns `{ pairs, ns }`.
+ */
+export async function timeUncontended(sem, pairs, tryOnly) {
+  const go = async (n) => {
+    if (tryOnly) {
+      for (let i = 0; i < n; i++) {
+        if (!sem.tryAcquire()) throw new Error("contended?");
+        sem.release();
+      }
+    } else {
+      for (let i = 0; i < n; i++) {
+        await sem.acquire();
+        sem.release();
+      }
+    }
+  };
+  await go(Math.max(1000, pairs / 10));
+  const t0 = performance.now();
+  await go(pairs);
+  return { pairs, ns: Math.round((performance.now() - t0) * 1e6) };
+}
+
 /** Runs the role named on the command line from `roles`, prints its result, exits. */
 export async function run(role, roles) {
   const f = roles[role];

@@ -24,7 +24,16 @@
 //   uncontended      `await acquire(); release();` × --pairs  {"pairs","ns"}
 //   uncontended-try  `tryAcquire(); release();` × --pairs
 
-import { bin, int, run, selfArgv, spawnPeer as startPeer, start, timeRounds } from "./_role.mjs";
+import {
+  bin,
+  int,
+  run,
+  selfArgv,
+  spawnPeer as startPeer,
+  start,
+  timeRounds,
+  timeUncontended,
+} from "./_role.mjs";
 
 const SELF = new URL(import.meta.url).pathname;
 
@@ -102,24 +111,7 @@ async function pong(id) {
 async function uncontended(pairs, tryOnly) {
   const set = SemaphoreSet.create({ initial: 1 });
   try {
-    const sem = set.at(0);
-    const run = async (n) => {
-      if (tryOnly) {
-        for (let i = 0; i < n; i++) {
-          if (!sem.tryAcquire()) throw new Error("contended?");
-          sem.release();
-        }
-      } else {
-        for (let i = 0; i < n; i++) {
-          await sem.acquire();
-          sem.release();
-        }
-      }
-    };
-    await run(Math.max(1000, pairs / 10)); // warm up the JIT
-    const t0 = performance.now();
-    await run(pairs);
-    return { pairs, ns: Math.round((performance.now() - t0) * 1e6) };
+    return await timeUncontended(set.at(0), pairs, tryOnly);
   } finally {
     set.remove();
     set[Symbol.dispose]();
