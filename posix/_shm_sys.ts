@@ -17,10 +17,13 @@ export const O = {
 } as const;
 
 /** `memfd_create(2)` flags. */
-export const MFD_CLOEXEC = 1;
+export const MFD = { CLOEXEC: 1, ALLOW_SEALING: 2 } as const;
 
-/** `fcntl(2)` commands and the close-on-exec flag. */
-export const F = { GETFD: 1, SETFD: 2, GETFL: 3 } as const;
+/** `fcntl(2)` commands (`F_ADD_SEALS` = `F_LINUX_SPECIFIC_BASE` + 9) and the close-on-exec flag. */
+export const F = { GETFD: 1, SETFD: 2, GETFL: 3, ADD_SEALS: 1033, GET_SEALS: 1034 } as const;
+
+/** The memfd seal that forbids shrinking (`F_SEAL_SHRINK`): growing stays allowed. */
+export const F_SEAL_SHRINK = 0x2;
 /** The descriptor flag `F_SETFD` sets. */
 export const FD_CLOEXEC = 1;
 

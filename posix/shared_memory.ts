@@ -22,7 +22,7 @@ import {
 } from "../_mem/mapping.ts";
 import { MappedMemory } from "../_mem/memory.ts";
 import { checkName, fail, nameOrUnique } from "./_names.ts";
-import { F, FD_CLOEXEC, MFD_CLOEXEC, O, SHM_DIR, sys } from "./_shm_sys.ts";
+import { F, F_SEAL_SHRINK, FD_CLOEXEC, MFD, O, SHM_DIR, sys } from "./_shm_sys.ts";
 
 /** Options for {@linkcode PosixSharedMemory.create}. */
 export interface PosixSharedMemoryOptions {
@@ -123,10 +123,11 @@ function objectSize(fd: number, what: string, label: string): number {
  * **Never shrink an object someone maps.** Touching a page past the end of
  * the object kills a process with `SIGBUS`, in every process that maps it.
  * So `resize()` only grows, and sizes beyond the free space of `/dev/shm`
- * are refused before any page is touched. Another program that truncates
- * the object (`ftruncate`, Python's `os.ftruncate`) can still kill us:
- * agree with your peers that the creator sets the size once, or that sizes
- * only grow. Requires `--allow-ffi`.
+ * are refused before any page is touched. Anonymous memory is sealed
+ * against shrinking, so no process it is handed to can truncate it. Another
+ * program that truncates *named* memory (`ftruncate`, Python's
+ * `os.ftruncate`) can still kill us: agree with your peers that the creator
+ * sets the size once, or that sizes only grow. Requires `--allow-ffi`.
  *
  * @example Named memory and a second handle on it
  * ```ts
@@ -320,6 +321,11 @@ export class PosixSharedMemory extends MappedMemory {
    * `spawn(…, { fds: { 3: mem } })`; the child adopts it with
    * {@linkcode PosixSharedMemory.fromFd}.
    *
+   * It is sealed against shrinking (`F_SEAL_SHRINK`): no process it is
+   * handed to can truncate it under the others (which would kill every
+   * process touching the lost pages with `SIGBUS`) — `ftruncate` to a
+   * smaller size fails with `EPERM`. Growing (`resize()`) still works.
+   *
    * @param options `size` (required), in bytes.
    * @returns The mapped memory, readable and writable; `name` is `null`.
    * @throws {TypeError | RangeError} For a size that is not an integer ≥ 1.
@@ -337,12 +343,15 @@ export class PosixSharedMemory extends MappedMemory {
     const size = checkSize(v.options(options).size);
     const what = "Cannot create anonymous shared memory";
     const s = sys();
-    const fd = s.memfd_create(cString("sysipc"), MFD_CLOEXEC);
+    const fd = s.memfd_create(cString("sysipc"), MFD.CLOEXEC | MFD.ALLOW_SEALING);
     if (fd < 0) throw fail(what, "memfd_create", errno(), "memfd");
-    if (s.ftruncate(fd, BigInt(size)) < 0) {
+    let call = ""; // which call failed (a constant string: no allocation before errno is read)
+    if (s.ftruncate(fd, BigInt(size)) < 0) call = "ftruncate";
+    else if (s.fcntl(fd, F.ADD_SEALS, F_SEAL_SHRINK) < 0) call = "fcntl";
+    if (call !== "") {
       const e = errno();
       s.close(fd);
-      throw fail(what, "ftruncate", e, `fd ${fd}`);
+      throw fail(what, call, e, `fd ${fd}`);
     }
     return PosixSharedMemory.#adopt(fd, null, size, false, what);
   }

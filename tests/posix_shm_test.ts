@@ -3,7 +3,7 @@
 // read-only opens; bad input; C and Python peers (multiprocessing.shared_memory).
 import assert from "node:assert/strict";
 import process from "node:process";
-import { IpcError, pipe, PosixSharedMemory, spawn } from "./_support/lib.ts";
+import { IpcError, libc, pipe, PosixSharedMemory, spawn } from "./_support/lib.ts";
 import { fileMode, isRoot, listDir } from "./_support/procfs.ts";
 import { buffersDetach } from "./_support/shm.ts";
 import { tempDir, test } from "./_support/runtime.ts";
@@ -20,6 +20,10 @@ import {
 import { rmSync } from "node:fs";
 
 const PYTHON = "/usr/bin/python3";
+
+/** `ftruncate(2)` through libc, as another program would call it. */
+const truncater = () =>
+  libc({ ftruncate: { parameters: ["i32", "i64"], result: "i32" } } as const)();
 const dec = new TextDecoder();
 let names = 0;
 const freshName = () => `/sysipc_test_${process.pid}_${names++}`;
@@ -253,6 +257,32 @@ test("anonymous() memory leaves nothing in /dev/shm and is close-on-exec", async
     ]];
     const out = await run(cmd, args);
     assert.equal(out.stdout.trim(), "closed");
+  });
+});
+
+test("anonymous memory is sealed against shrinking: a truncate by anyone fails with EPERM, growing works", async () => {
+  await noLeaks(async () => {
+    using mem = PosixSharedMemory.anonymous({ size: 8192 });
+    const { ftruncate } = truncater();
+    assert.equal(ftruncate(mem.fd, 4096n), -1, "shrinking is refused");
+    // A child that tries, through its inherited descriptor: the shell opens
+    // /proc/self/fd/3 with O_TRUNC, which the seal refuses too.
+    const [cmd, args] = ["sh", [
+      "-c",
+      "(true > /proc/self/fd/3) 2>/dev/null && echo truncated || echo refused",
+    ]];
+    const out = pipe();
+    const child = spawn(cmd, { args, stdout: out.writeEnd, fds: { 3: mem } });
+    out.writeEnd.close();
+    const lines = new Lines(out.readEnd);
+    try {
+      assert.equal(await lines.next(), "refused");
+      await child.status;
+    } finally {
+      lines.close();
+    }
+    mem.resize(16384);
+    assert.equal(mem.bytes.length, 16384);
   });
 });
 
