@@ -34,6 +34,20 @@ export function errno(): number {
 }
 
 /**
+ * The errno of a non-blocking call that has just failed, for the
+ * synchronous tries every wait starts with: a 0 — the value was lost,
+ * something between the call and this read reset it — is reported as
+ * `EAGAIN`. A failed call is then never taken for a success (for a
+ * semaphore that would be a lock held by two processes at once): the caller
+ * waits and tries again, and the blocking form, whose errno is read on its
+ * own thread, reports any lasting error.
+ */
+export function failedErrno(): number {
+  const e = errno();
+  return e === 0 ? Errno.EAGAIN : e;
+}
+
+/**
  * Linux errno numbers to their symbolic names (asm-generic/errno-base.h and
  * errno.h; identical on x86-64 and aarch64). Aliases (EWOULDBLOCK = EAGAIN,
  * EDEADLOCK = EDEADLK, ENOTSUP = EOPNOTSUPP) are listed under the POSIX name

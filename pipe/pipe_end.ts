@@ -4,7 +4,7 @@
  * @module
  */
 import { getBackend } from "../_ffi/mod.ts";
-import { Errno, errno } from "../_sys/errno.ts";
+import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { readProcNumber } from "../_sys/procfs.ts";
 import * as v from "../_sys/validate.ts";
 import { cancelWaits, POLL, pollNow, waitReady, yieldCpu } from "../_sys/waiter.ts";
@@ -152,7 +152,7 @@ export class PipeEnd {
         );
       }
       if (r >= 0) return r;
-      const e = errno();
+      const e = failedErrno();
       if (e === Errno.EAGAIN) return -1;
       if (e === Errno.EINTR) continue;
       if (e === Errno.EOPNOTSUPP && this.#nowait) {

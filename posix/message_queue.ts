@@ -12,7 +12,7 @@
  * @module
  */
 import { cString } from "../_ffi/cstring.ts";
-import { Errno, errno } from "../_sys/errno.ts";
+import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { cancelWaits, POLL, waitReady, yieldCpu } from "../_sys/waiter.ts";
@@ -324,7 +324,7 @@ export class PosixMessageQueue {
     const n = BigInt(data.length);
     for (;;) {
       if (s.mq_send(fd, data, n, priority) === 0) return 0;
-      const e = errno();
+      const e = failedErrno();
       if (e !== Errno.EINTR) return e;
     }
   }
@@ -335,7 +335,7 @@ export class PosixMessageQueue {
     for (;;) {
       const r = s.mq_receive(fd, this.#rx, this.#rxLength, this.#prio);
       if (r >= 0) return { data: this.#rx.slice(0, r), priority: this.#prio[0] };
-      const e = errno();
+      const e = failedErrno();
       if (e === Errno.EAGAIN) return null;
       if (e === Errno.EINTR) continue;
       throw this.#fail("Cannot receive message", "mq_receive", e);

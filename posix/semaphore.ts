@@ -14,7 +14,7 @@
  * @module
  */
 import { cString, getBackend } from "../_ffi/mod.ts";
-import { Errno, errno } from "../_sys/errno.ts";
+import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { Lock } from "../_sys/lock.ts";
 import {
   blocking,
@@ -165,7 +165,7 @@ function tryWait(addr: bigint): number {
   const s = sys();
   for (;;) {
     if (s.sem_trywait(addr) === 0) return 0;
-    const e = errno();
+    const e = failedErrno();
     if (e !== Errno.EINTR) return e;
   }
 }

@@ -31,7 +31,7 @@
  *
  * @module
  */
-import { Errno, errno } from "../_sys/errno.ts";
+import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { blocking, park, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import { IpcError, timeoutError } from "../errors.ts";
 import { IPC } from "./_ipc.ts";
@@ -123,7 +123,7 @@ export function trySend(id: number, buf: Uint8Array, n: bigint): number {
   const s = sys();
   for (;;) {
     if (s.msgsnd(id, buf, n, IPC.NOWAIT) === 0) return 0;
-    const e = errno();
+    const e = failedErrno();
     if (e !== Errno.EINTR) return e;
   }
 }
@@ -134,7 +134,7 @@ function tryReceive(id: number, buf: Uint8Array, size: bigint, type: bigint): nu
   for (;;) {
     const r = s.msgrcv(id, buf, size, type, IPC.NOWAIT);
     if (r >= 0) return r;
-    const e = errno();
+    const e = failedErrno(); // never 0: -0 would read as an empty message
     if (e !== Errno.EINTR) return -e;
   }
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { Errno, errno } from "../_sys/errno.ts";
+import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { blocking, park, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { timeoutError } from "../errors.ts";
@@ -49,7 +49,7 @@ export function tryOps(id: number, ops: Int16Array, n: bigint): number {
   const s = sys();
   for (;;) {
     if (s.semop(id, ops, n) === 0) return 0;
-    const e = errno();
+    const e = failedErrno();
     if (e !== Errno.EINTR) return e;
   }
 }
