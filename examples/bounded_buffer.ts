@@ -194,6 +194,12 @@ function check(reports: Report[], producers: number, records: number, ms: number
   };
 }
 
+/**
+ * How long any one wait may take: far more than a healthy run needs, so a
+ * broken run (a lost record, a dead peer) fails instead of hanging.
+ */
+const WAIT = { timeout: 60_000 };
+
 /** Puts one record into the ring (producer side of the protocol). */
 async function put(
   set: SemaphoreSet,
@@ -203,9 +209,9 @@ async function put(
   sync: boolean,
 ): Promise<void> {
   const slots = ring[2];
-  if (sync) await set.at(EMPTY).acquire(); // P(empty): wait for a free slot
+  if (sync) await set.at(EMPTY).acquire(WAIT); // P(empty): wait for a free slot
   {
-    using _ = sync ? await set.at(MUTEX).lock() : undefined; // P(mutex) … V(mutex)
+    using _ = sync ? await set.at(MUTEX).lock(WAIT) : undefined; // P(mutex) … V(mutex)
     const head = ring[0];
     yieldCpu(); // make races likely: another process may run right here
     const at = HEADER + SLOT * (head % slots);
@@ -224,10 +230,10 @@ async function take(
   sync: boolean,
 ): Promise<[seq: number, producer: number, check: number]> {
   const slots = ring[2];
-  if (sync) await set.at(FULL).acquire(); // P(full): wait for a record
+  if (sync) await set.at(FULL).acquire(WAIT); // P(full): wait for a record
   let rec: [number, number, number];
   {
-    using _ = sync ? await set.at(MUTEX).lock() : undefined;
+    using _ = sync ? await set.at(MUTEX).lock(WAIT) : undefined;
     const tail = ring[1];
     yieldCpu();
     const at = HEADER + SLOT * (tail % slots);

@@ -106,7 +106,7 @@ export async function child(
   await gate.acquire({ timeout: 30_000 });
   for (let i = 0; i < increments; i++) {
     if (lock) {
-      using _ = await mutex.lock(); // P … V — not undone if we die inside
+      using _ = await mutex.lock({ timeout: 60_000 }); // P … V — not undone if we die inside
       const v = counter[0];
       Atomics.wait(nap, 0, 0, 0.02); // give the CPU away inside the critical section
       counter[0] = v + 1;

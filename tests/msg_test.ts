@@ -347,7 +347,9 @@ test("dispose cancels the handle's waits with AbortError and makes it unusable",
 test("receives cancelled at random moments under traffic lose and duplicate nothing", async () => {
   await withQueue({ maxBytes: 2048 }, async (q) => {
     const count = 2000;
-    await using child = startChild("send", q.id, count, 1, 16);
+    // The sender pauses 4 ms after every 25 messages, so the queue runs dry
+    // often and receives park (and get cancelled) however the machine is loaded.
+    await using child = startChild("send", q.id, count, 1, 16, 25, 4);
     const got: number[] = [];
     let cancelled = 0;
     while (got.length < count) {

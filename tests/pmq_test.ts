@@ -227,7 +227,9 @@ test("POSIX queue: messages() yields until the handle is closed, and ends with t
 test("POSIX queue: receives cancelled at random moments under traffic lose and duplicate nothing", async () => {
   await withQueue({ maxMessages: 10, messageSize: 16 }, async (q) => {
     const count = 1500;
-    await using child = startFixture("pmq_child.ts", ["send", q.name, count, 0]);
+    // Pauses of 4 ms every 25 messages: the queue runs dry often, so receives
+    // park (and get cancelled) however the machine is loaded.
+    await using child = startFixture("pmq_child.ts", ["send", q.name, count, 0, 25, 4]);
     const got: number[] = [];
     let cancelled = 0;
     while (got.length < count) {
