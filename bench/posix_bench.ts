@@ -29,8 +29,11 @@
  *    `sem_post`. Goal: ≤ 0.5 µs (glibc takes and gives an uncontended POSIX
  *    semaphore without a system call, so the pair is two FFI calls).
  * 3. Copying 64 MiB into and out of POSIX shared memory (GB/s): ours
- *    `mem.bytes.set(src)` and `dst.set(mem.bytes)`, against C `memcpy` into
- *    and out of an `shm_open` + `mmap` mapping. Goal: ≥ 0.8× C.
+ *    `mem.bytes.set(src)` and `dst.set(mem.bytes)` (into a preallocated
+ *    array), against C `memcpy` into and out of an `shm_open` + `mmap`
+ *    mapping. Goal: ≥ 0.8× C. Also `mem.read()`, which allocates a new
+ *    array each time (whose pages the copy faults in), against C `malloc` +
+ *    `memcpy` into a new buffer each time (shown, no target).
  *
  * The measuring side is `bench/roles/posix_roles.mjs`, one plain-JavaScript
  * file that every runtime runs; under the `0|1` pinning its peer (or C's
@@ -49,6 +52,7 @@ import {
   LABEL,
   main,
   type Pinning,
+  type Row,
   semaphoreRows,
 } from "./_harness.ts";
 
@@ -90,36 +94,35 @@ await main<Own>({
     `copy: ${c.bytes / MiB} MiB × ${c.iters}; median of ${c.reps} runs; ` +
     `spread = (max − min) / median`,
 
-  rows: (ctx) => [
-    ...semaphoreRows(ctx, ROLES, "posix_pingpong", {
-      roundTrip: "C ↔ C (fork, sem_wait / sem_post)",
-      pair: "C: sem_trywait; sem_post",
-    }),
-    ...(["in", "out"] as const).flatMap((dir) => [
-      {
-        id: `${dir}_c`,
-        label: dir === "in"
-          ? "C memcpy heap → shm_open mapping"
-          : "C memcpy shm_open mapping → heap",
-        ...copy,
-        argv: (c: C) => [bin("shm_memcpy"), String(c.bytes), String(c.iters), dir, "posix"],
-      },
-      ...ctx.each((rt, L) => ({
-        id: `${dir}_${rt}`,
-        label: dir === "in" ? `${L}: mem.bytes.set(src)` : `${L}: dst.set(mem.bytes)`,
+  rows: (ctx) => {
+    const memcpy = (id: string, label: string, dir: string): Row<C> => ({
+      id,
+      label,
+      ...copy,
+      argv: (c) => [bin("shm_memcpy"), String(c.bytes), String(c.iters), dir, "posix"],
+    });
+    const ours = (id: string, what: string, op: string): Row<C>[] =>
+      ctx.each((rt, L) => ({
+        id: `${id}_${rt}`,
+        label: `${L}: ${what}`,
         ...copy,
         runtime: rt,
         argv: (c: C, pin: Pinning) =>
-          ctx.role(rt, ROLES, pin, [
-            `copy-${dir}`,
-            "--bytes",
-            String(c.bytes),
-            "--iters",
-            String(c.iters),
-          ]),
-      })),
-    ]),
-  ],
+          ctx.role(rt, ROLES, pin, [op, "--bytes", String(c.bytes), "--iters", String(c.iters)]),
+      }));
+    return [
+      ...semaphoreRows(ctx, ROLES, "posix_pingpong", {
+        roundTrip: "C ↔ C (fork, sem_wait / sem_post)",
+        pair: "C: sem_trywait; sem_post",
+      }),
+      memcpy("in_c", "C memcpy heap → shm_open mapping", "in"),
+      ...ours("in", "mem.bytes.set(src)", "set-in"),
+      memcpy("out_c", "C memcpy shm_open mapping → heap", "out"),
+      ...ours("out", "dst.set(mem.bytes)", "set-out"),
+      memcpy("fresh_c", "C malloc + memcpy mapping → new", "out-fresh"),
+      ...ours("read", "mem.read() (allocates)", "read-out"),
+    ];
+  },
 
   checksTitle: "measure",
   checks: (selected) => {
@@ -156,6 +159,14 @@ await main<Own>({
           ...atLeast(0.8),
         },
       );
+    }
+    for (const rt of selected) {
+      checks.push({
+        name: `read(): ${LABEL[rt]} / C malloc+memcpy`,
+        of: `read_${rt}`,
+        over: "fresh_c",
+        ...info,
+      });
     }
     return checks;
   },

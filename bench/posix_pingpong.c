@@ -48,6 +48,12 @@ static int wait_for(sem_t *s) {
   return 0;
 }
 
+/* One round trip of the ping side: post A, wait for B (ab = {A, B}). */
+static int round_trip(void *ab) {
+  sem_t **s = ab;
+  return sem_post(s[0]) < 0 || wait_for(s[1]) < 0;
+}
+
 int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
   if (argc == 4 && strcmp(argv[1], "pong") == 0) {
@@ -85,36 +91,25 @@ int main(int argc, char **argv) {
             argv[0]);
     return 1;
   }
-  long rounds = atol(argv[2]);
-  long warmup = argc > 3 ? atol(argv[3]) : 1000;
-  long long max_ns = argc > 4 ? atoll(argv[4]) * 1000000LL : 0;
-  int child_cpu = argc > 5 ? atoi(argv[5]) : -1;
-  sem_t *a = anonymous_sem("a"), *b = anonymous_sem("b");
-  pid_t pid = fork_pinned(child_cpu);
+  struct round_trips r = round_trip_args(argc, argv);
+  sem_t *ab[2] = {anonymous_sem("a"), anonymous_sem("b")};
+  pid_t pid = fork_pinned(r.child_cpu);
   if (pid < 0) {
     perror("fork");
     return 2;
   }
   if (pid == 0) {
     for (;;) {
-      if (wait_for(a) < 0 || sem_post(b) < 0) _exit(2);
+      if (wait_for(ab[0]) < 0 || sem_post(ab[1]) < 0) _exit(2);
     }
   }
-  long long t0 = 0;
-  long done = 0;
-  for (long i = 0; i < warmup + rounds; i++) {
-    if (i == warmup) t0 = now_ns();
-    if (sem_post(a) < 0 || wait_for(b) < 0) {
-      perror("posix_pingpong: round trip");
-      kill(pid, SIGKILL);
-      return 2;
-    }
-    if (i >= warmup && (++done & 255) == 0 && max_ns > 0 && now_ns() - t0 > max_ns) break;
-  }
-  long long ns = now_ns() - t0;
+  long long ns = 0;
+  long done = time_round_trips(&r, round_trip, ab, &ns);
+  if (done < 0) perror("posix_pingpong: round trip");
   kill(pid, SIGKILL);
   int st;
   waitpid(pid, &st, 0);
+  if (done < 0) return 2;
   printf("{\"rounds\":%ld,\"ns\":%lld}\n", done, ns);
   return 0;
 }

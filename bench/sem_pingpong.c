@@ -53,6 +53,12 @@ static int pong(int id) {
   }
 }
 
+/* One round trip of the ping side: V(0), then P(1). */
+static int round_trip(void *id) {
+  int i = *(int *)id;
+  return op(i, 0, 1, 0) != 0 || op(i, 1, -1, 0) != 0;
+}
+
 int main(int argc, char **argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the benchmark */
   if (argc >= 3 && strcmp(argv[1], "pong") == 0) return pong(atoi(argv[2]));
@@ -81,16 +87,13 @@ int main(int argc, char **argv) {
             argv[0]);
     return 1;
   }
-  long rounds = atol(argv[2]);
-  long warmup = argc > 3 ? atol(argv[3]) : 1000;
-  long long max_ns = argc > 4 ? atoll(argv[4]) * 1000000LL : 0;
-  int child_cpu = argc > 5 ? atoi(argv[5]) : -1;
+  struct round_trips r = round_trip_args(argc, argv);
   int id = semget(IPC_PRIVATE, 2, IPC_CREAT | 0600);
   if (id < 0) {
     perror("semget");
     return 2;
   }
-  pid_t pid = fork_pinned(child_cpu);
+  pid_t pid = fork_pinned(r.child_cpu);
   if (pid < 0) {
     perror("fork");
     semctl(id, 0, IPC_RMID);
@@ -99,21 +102,13 @@ int main(int argc, char **argv) {
   if (pid == 0) {
     _exit(pong(id));
   }
-  long long t0 = 0;
-  long done = 0;
-  for (long i = 0; i < warmup + rounds; i++) {
-    if (i == warmup) t0 = now_ns();
-    if (op(id, 0, 1, 0) != 0 || op(id, 1, -1, 0) != 0) {
-      perror("sem_pingpong: round trip");
-      semctl(id, 0, IPC_RMID);
-      return 2;
-    }
-    if (i >= warmup && (++done & 255) == 0 && max_ns > 0 && now_ns() - t0 > max_ns) break;
-  }
-  long long ns = now_ns() - t0;
+  long long ns = 0;
+  long done = time_round_trips(&r, round_trip, &id, &ns);
+  if (done < 0) perror("sem_pingpong: round trip");
   semctl(id, 0, IPC_RMID); /* the child's P(0) fails with EIDRM: it exits */
   int st;
   waitpid(pid, &st, 0);
+  if (done < 0) return 2;
   printf("{\"rounds\":%ld,\"ns\":%lld}\n", done, ns);
   return 0;
 }

@@ -37,6 +37,7 @@
  */
 import { bin, type Config, copyRate, int, main, PERMS, type Row } from "./_harness.ts";
 import { SharedMemory } from "../sysv/mod.ts";
+import { COPIES, timeCopies } from "./roles/_role.mjs";
 
 const SELF = new URL(import.meta.url).pathname;
 const MiB = 1024 ** 2;
@@ -47,48 +48,10 @@ const MiB = 1024 ** 2;
 
 type Op = "set-in" | "write-in" | "set-out" | "slice-out" | "read-out";
 
-interface Sample {
-  bytes: number;
-  iters: number;
-  ns: number;
-  check: number;
-}
-
-function roleOurs(op: Op, bytes: number, iters: number): Sample {
+function roleOurs(op: Op, bytes: number, iters: number): unknown {
   using shm = SharedMemory.create({ size: bytes });
   shm.remove(); // destroyed when this process detaches or exits
-  const src = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) src[i] = (i * 131 + 7) & 0xff;
-  const dst = new Uint8Array(bytes);
-  const seg = shm.bytes;
-  seg.set(src); // warm-up: fault in every page of both
-  dst.set(seg);
-  let out: Uint8Array = dst;
-  const t0 = performance.now();
-  for (let k = 0; k < iters; k++) {
-    switch (op) {
-      case "set-in":
-        seg.set(src);
-        break;
-      case "write-in":
-        shm.write(src);
-        break;
-      case "set-out":
-        dst.set(seg);
-        break;
-      case "slice-out":
-        out = seg.slice();
-        break;
-      case "read-out":
-        out = shm.read();
-        break;
-    }
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
-  const probe = op.endsWith("-in") ? seg : out;
-  let check = 0;
-  for (let i = 0; i < bytes; i += 4096) check += probe[i];
-  return { bytes, iters, ns, check };
+  return timeCopies(shm, op, iters); // the same timing as every runtime's in roles/_role.mjs
 }
 
 // ---------------------------------------------------------------------------
@@ -134,7 +97,7 @@ const memcpy = (
   argv: (c) => [bin("shm_memcpy"), String(c.bytes), String(c.iters), dir],
 });
 
-const OPS: Op[] = ["set-in", "write-in", "set-out", "slice-out", "read-out"];
+const OPS = COPIES as Op[];
 
 await main<Own>({
   name: "shared-memory copy",

@@ -115,6 +115,54 @@ export async function timeUncontended(sem, pairs, tryOnly) {
   return { pairs, ns: Math.round((performance.now() - t0) * 1e6) };
 }
 
+/** The copies {@link timeCopies} times, each into or out of shared memory. */
+export const COPIES = ["set-in", "write-in", "set-out", "slice-out", "read-out"];
+
+/**
+ * Times `iters` copies of all of `mem` (shared memory with `bytes`, `read()`
+ * and `write()`: a `SharedMemory` or a `PosixSharedMemory`) in one of
+ * {@link COPIES}: `bytes.set(src)` or `write(src)` in; out `dst.set(bytes)`
+ * into a preallocated array, or `bytes.slice()` or `read()`, which allocate.
+ * First one untimed copy each way, so every page of both is faulted in.
+ * Returns `{ bytes, iters, ns, check }` (check: a byte a page of the last copy).
+ */
+export function timeCopies(mem, op, iters) {
+  if (!COPIES.includes(op)) throw new Error(`Unknown copy ${op} (${COPIES.join(", ")})`);
+  const shm = mem.bytes;
+  const bytes = shm.length;
+  const src = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) src[i] = (i * 131 + 7) & 0xff;
+  const dst = new Uint8Array(bytes);
+  shm.set(src); // warm-up: fault in every page of both
+  dst.set(shm);
+  let out = dst;
+  const t0 = performance.now();
+  for (let k = 0; k < iters; k++) {
+    switch (op) {
+      case "set-in":
+        shm.set(src);
+        break;
+      case "write-in":
+        mem.write(src);
+        break;
+      case "set-out":
+        dst.set(shm);
+        break;
+      case "slice-out":
+        out = shm.slice();
+        break;
+      case "read-out":
+        out = mem.read();
+        break;
+    }
+  }
+  const ns = Math.round((performance.now() - t0) * 1e6);
+  const probe = op.endsWith("-in") ? shm : out;
+  let check = 0;
+  for (let i = 0; i < bytes; i += 4096) check += probe[i];
+  return { bytes, iters, ns, check };
+}
+
 /** Runs the role named on the command line from `roles`, prints its result, exits. */
 export async function run(role, roles) {
   const f = roles[role];

@@ -13,17 +13,22 @@
 //                    releases B once at the start to say it has opened both
 //   uncontended      `await acquire(); release();` × --pairs  {"pairs","ns"}
 //   uncontended-try  `tryAcquire(); release();` × --pairs
-//   copy-in          --bytes B --iters N: `mem.bytes.set(src)` into POSIX
-//                    shared memory (unlinked at once) {"bytes","iters","ns","check"}
-//   copy-out         the same, `dst.set(mem.bytes)` into a preallocated array
+//   set-in, write-in, set-out, slice-out, read-out
+//                    --bytes B --iters N: copies into and out of POSIX shared
+//                    memory (unlinked at once), timeCopies() in _role.mjs:
+//                    `mem.bytes.set(src)`, `dst.set(mem.bytes)` into a
+//                    preallocated array, `mem.read()` allocating, …
+//                    {"bytes","iters","ns","check"}
 
 import {
   bin,
+  COPIES,
   int,
   run,
   selfArgv,
   spawnPeer as startPeer,
   start,
+  timeCopies,
   timeRounds,
   timeUncontended,
 } from "./_role.mjs";
@@ -114,33 +119,14 @@ async function uncontended(pairs, tryOnly) {
   }
 }
 
-function copy(direction, bytes, iters) {
+function copy(op, bytes, iters) {
   const mem = PosixSharedMemory.create({ size: bytes });
   mem.unlink(); // gone when this process lets go of it
   try {
-    return copyInto(mem, direction, bytes, iters);
+    return timeCopies(mem, op, iters);
   } finally {
     mem.close();
   }
-}
-
-function copyInto(mem, direction, bytes, iters) {
-  const src = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) src[i] = (i * 131 + 7) & 0xff;
-  const dst = new Uint8Array(bytes);
-  const shm = mem.bytes;
-  shm.set(src); // warm-up: fault in every page of both
-  dst.set(shm);
-  const t0 = performance.now();
-  for (let k = 0; k < iters; k++) {
-    if (direction === "in") shm.set(src);
-    else dst.set(shm);
-  }
-  const ns = Math.round((performance.now() - t0) * 1e6);
-  const probe = direction === "in" ? shm : dst;
-  let check = 0;
-  for (let i = 0; i < bytes; i += 4096) check += probe[i];
-  return { bytes, iters, ns, check };
 }
 
 await run(role, {
@@ -148,6 +134,7 @@ await run(role, {
   pong: () => pong(values.a, values.b),
   uncontended: () => uncontended(int(values.pairs), false),
   "uncontended-try": () => uncontended(int(values.pairs), true),
-  "copy-in": () => copy("in", int(values.bytes, 1), int(values.iters, 1)),
-  "copy-out": () => copy("out", int(values.bytes, 1), int(values.iters, 1)),
+  ...Object.fromEntries(
+    COPIES.map((op) => [op, () => copy(op, int(values.bytes, 1), int(values.iters, 1))]),
+  ),
 });
