@@ -22,7 +22,7 @@
 import { PosixSemaphore, PosixSharedMemory } from "../posix/mod.ts";
 import { spawn } from "../pipe/mod.ts";
 import { args, type Command, isMain, selfCommand } from "./_run.ts";
-import type { CounterOptions, CounterResult } from "./sem_counter.ts";
+import { addOneEach, type CounterOptions, type CounterResult } from "./sem_counter.ts";
 
 /**
  * The parent: make the counter and the semaphores, start the children, wait
@@ -102,20 +102,9 @@ export async function child(
     ready.release();
   }
   const counter = mem.view(Int32Array, 0, 1);
-  const nap = new Int32Array(new SharedArrayBuffer(4));
   await gate.acquire({ timeout: 30_000 });
-  for (let i = 0; i < increments; i++) {
-    if (lock) {
-      using _ = await mutex.lock({ timeout: 60_000 }); // P … V — not undone if we die inside
-      const v = counter[0];
-      Atomics.wait(nap, 0, 0, 0.02); // give the CPU away inside the critical section
-      counter[0] = v + 1;
-    } else {
-      const v = counter[0];
-      Atomics.wait(nap, 0, 0, 0.02);
-      counter[0] = v + 1;
-    }
-  }
+  // P … V — not undone if we die inside: POSIX semaphores have no undo
+  await addOneEach(counter, increments, lock ? () => mutex.lock({ timeout: 60_000 }) : undefined);
 }
 
 if (isMain(import.meta)) {

@@ -117,20 +117,32 @@ export async function child(shmId: number, semId: number, increments: number, lo
   using shm = SharedMemory.fromId(shmId);
   const set = SemaphoreSet.fromId(semId);
   const counter = shm.view(Int32Array, 0, 1);
-  const nap = new Int32Array(new SharedArrayBuffer(4));
   const mutex = set.at(MUTEX);
   await set.at(GATE).acquire();
+  // P … V, undone by the kernel if we die inside (SEM_UNDO)
+  await addOneEach(counter, increments, lock ? () => mutex.lock() : undefined);
+}
+
+/**
+ * The critical section both counter demos run: `increments` times, read the
+ * counter, give the CPU away, write it back plus one — inside `lock()` when
+ * one is given, so no update is lost; without, many are.
+ *
+ * @param counter The shared counter (one Int32).
+ * @param increments How many times.
+ * @param lock Takes the lock; the lock's dispose gives it back.
+ */
+export async function addOneEach(
+  counter: Int32Array,
+  increments: number,
+  lock?: () => Promise<Disposable>,
+): Promise<void> {
+  const nap = new Int32Array(new SharedArrayBuffer(4));
   for (let i = 0; i < increments; i++) {
-    if (lock) {
-      using _ = await mutex.lock(); // P … V, undone by the kernel if we die inside
-      const v = counter[0];
-      Atomics.wait(nap, 0, 0, 0.02); // give the CPU away inside the critical section
-      counter[0] = v + 1;
-    } else {
-      const v = counter[0];
-      Atomics.wait(nap, 0, 0, 0.02);
-      counter[0] = v + 1;
-    }
+    using _ = lock === undefined ? undefined : await lock();
+    const v = counter[0];
+    Atomics.wait(nap, 0, 0, 0.02); // give the CPU away inside the critical section
+    counter[0] = v + 1;
   }
 }
 

@@ -25,6 +25,10 @@ const PYTHON = "/usr/bin/python3";
 const truncater = () =>
   libc({ ftruncate: { parameters: ["i32", "i64"], result: "i32" } } as const)();
 const dec = new TextDecoder();
+
+/** Python attaches to `mem` by its name (without the "/"), prints the string at 0, writes `text` at 64. */
+const pythonAttach = (mem: PosixSharedMemory, text: string, ...flags: string[]) =>
+  run(PYTHON, [interopFile("posix_shm_peer.py"), "attach", mem.name!.slice(1), text, ...flags]);
 let names = 0;
 const freshName = () => `/sysipc_test_${process.pid}_${names++}`;
 
@@ -506,12 +510,7 @@ test("Python multiprocessing.shared_memory: Python creates and we read and write
     using ours = PosixSharedMemory.create({ size: 4096 });
     try {
       ours.write("from TypeScript\0");
-      const out = await run(PYTHON, [
-        interopFile("posix_shm_peer.py"),
-        "attach",
-        ours.name!.slice(1),
-        "from Python",
-      ]);
+      const out = await pythonAttach(ours, "from Python");
       assert.equal(out.stdout.trim(), "from TypeScript", out.stderr);
       assert.equal(cStringAt(ours, 64), "from Python");
       assert.ok(listed(ours.name!), "the name survives a Python process that unregistered it");
@@ -527,13 +526,7 @@ test("Python 3.8–3.12's resource tracker unlinks memory a Python process merel
     let unlinked = false;
     try {
       ours.write("x\0");
-      const out = await run(PYTHON, [
-        interopFile("posix_shm_peer.py"),
-        "attach",
-        ours.name!.slice(1),
-        "y",
-        "keep-tracker",
-      ]);
+      const out = await pythonAttach(ours, "y", "keep-tracker");
       assert.equal(out.code, 0, out.stderr);
       const version = await run(PYTHON, [
         "-c",
