@@ -11,7 +11,10 @@
  *
  * The child may be any program that maps descriptor 3: this script again
  * (`child` mode), another runtime, or C (`mmap(NULL, size, PROT_READ |
- * PROT_WRITE, MAP_SHARED, 3, 0)`).
+ * PROT_WRITE, MAP_SHARED, 3, 0)`). Name a command after the script to run
+ * it, with `child` appended, as the child — e.g. a Bun child of Deno:
+ *
+ *     deno run --allow-ffi --allow-run --allow-read examples/memfd_child.ts bun examples/memfd_child.ts
  *
  * @module
  */
@@ -73,5 +76,7 @@ export function child(): void {
 
 if (isMain(import.meta)) {
   if (args[0] === "child") child();
-  else await memfdChild();
+  else if (args.length > 0) {
+    await memfdChild(console.log, (a) => ({ command: args[0], args: [...args.slice(1), ...a] }));
+  } else await memfdChild();
 }

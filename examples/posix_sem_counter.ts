@@ -20,7 +20,7 @@
  * @module
  */
 import { PosixSemaphore, PosixSharedMemory } from "../posix/mod.ts";
-import { spawn } from "../pipe/mod.ts";
+import { type Child, spawn } from "../pipe/mod.ts";
 import { args, type Command, isMain, selfCommand } from "./_run.ts";
 import { addOneEach, type CounterOptions, type CounterResult } from "./sem_counter.ts";
 
@@ -48,21 +48,33 @@ export async function posixSemCounter(options: CounterOptions = {}): Promise<Cou
     counter.unlink();
     for (const s of [mutex, gate, ready]) s.unlink();
   };
+  const children: Child[] = [];
+  let gateOpen = false;
   try {
-    const children = [];
+    // A child that ends before the gate opens will never say it is ready:
+    // stop waiting for it at once instead of after the timeout.
+    const early = new AbortController();
     for (let i = 0; i < processes; i++) {
       const c = launch(["child", ...names, String(increments), lock ? "lock" : "no-lock"], i);
-      children.push(spawn(c.command, { args: c.args }));
+      const proc = spawn(c.command, { args: c.args });
+      children.push(proc);
+      proc.status.then((s) => {
+        if (!gateOpen) {
+          early.abort(
+            new Error(
+              `child ${i} (pid ${proc.pid}) ended before the gate opened: ${JSON.stringify(s)}`,
+            ),
+          );
+        }
+      });
     }
-    let failed = false;
-    for (const c of children) c.status.then((s) => failed ||= !s.success);
     for (let i = 0; i < processes; i++) {
-      if (failed) throw new Error("A child failed before it was ready");
-      await ready.acquire({ timeout: 30_000 });
+      await ready.acquire({ timeout: 30_000, signal: early.signal });
     }
     unlinkAll(); // every child holds what it needs: no name is left, whatever happens now
     log(`${processes} processes × ${increments} increments, ${lock ? "with" : "WITHOUT"} the lock`);
     const t0 = performance.now();
+    gateOpen = true;
     for (let i = 0; i < processes; i++) gate.release();
     const statuses = await Promise.all(children.map((c) => c.status));
     const ms = performance.now() - t0;
@@ -76,6 +88,18 @@ export async function posixSemCounter(options: CounterOptions = {}): Promise<Cou
         ` (${ms.toFixed(0)} ms)`,
     );
     return { total, expected, ms };
+  } catch (e) {
+    if (!gateOpen) {
+      // The children already started wait at the gate, which no one will
+      // open now (and whose name may be gone): end them, and reap them.
+      for (const c of children) {
+        try {
+          c.kill();
+        } catch { /* it has ended already */ }
+      }
+      await Promise.all(children.map((c) => c.status));
+    }
+    throw e;
   } finally {
     unlinkAll();
   }

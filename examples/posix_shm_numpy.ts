@@ -12,10 +12,12 @@
  * Needs `/usr/bin/python3` with NumPy (`apt-get install python3-numpy`).
  *
  * Python names shared memory without the leading "/" (`psm_…`): ours,
- * `"/sysipc_…"`, is `SharedMemory(name="sysipc_…")` there. Python 3.8–3.12's
- * resource tracker also believes that a process which merely *attaches* owns
- * the memory, and unlinks it when that process exits; the script below
- * unregisters it right after attaching, so the name stays ours to unlink.
+ * `"/sysipc_…"`, is `SharedMemory(name="sysipc_…")` there. Python's resource
+ * tracker (3.8 on; 3.13 added `track=False` to opt out) also believes that a
+ * process which merely *attaches* owns the memory: when that process exits it
+ * unlinks the name and warns of "leaked shared_memory objects". The script
+ * below unregisters it right after attaching, so the name stays ours to
+ * unlink (if it did not, our `unlink()` would fail with `ENOENT`).
  *
  * @module
  */
@@ -77,12 +79,12 @@ export async function posixShmNumpy(
     const samples = mem.view(Float64Array, 8, count);
     for (let i = 0; i < count; i++) samples[i] = i;
     log(`${mem.name}: ${count} doubles 0, 1, 2, … written by this process (${mem.size} bytes)`);
-    const out = pipe();
+    using out = pipe(); // both ends closed on the way out, even if spawn() throws
     const child = spawn(python, {
       args: ["-c", PYTHON, mem.name!.slice(1), String(count)],
       stdout: out.writeEnd,
     });
-    out.writeEnd.close();
+    out.writeEnd.close(); // the child holds it: we see end of file when it is done
     const printed = (await new Response(out.readable).text()).trim();
     const status = await child.status;
     if (!status.success) throw new Error(`python failed: ${JSON.stringify(status)}`);

@@ -145,6 +145,7 @@ function objectSize(fd: number, what: string, label: string): number {
 export class PosixSharedMemory extends MappedMemory {
   #fd: number;
   readonly #name: string | null;
+  readonly #what: string;
   readonly #readOnly: boolean;
   #size: number;
   #map: Mapping | null;
@@ -167,6 +168,7 @@ export class PosixSharedMemory extends MappedMemory {
     }
     this.#fd = fd;
     this.#name = name;
+    this.#what = `fd ${fd}`;
     this.#size = size;
     this.#readOnly = readOnly;
     this.#map = map;
@@ -437,8 +439,9 @@ export class PosixSharedMemory extends MappedMemory {
     return this.#map === null;
   }
 
+  /** For messages: the name, or the descriptor it was made with (kept after close()). */
   #label(): string {
-    return this.#name ?? (this.#fd >= 0 ? `anonymous, fd ${this.#fd}` : "anonymous");
+    return this.#name ?? this.#what;
   }
 
   /**

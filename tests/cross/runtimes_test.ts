@@ -306,11 +306,34 @@ for (const childRt of ["node", "bun"] as const) {
   test(`this Deno process hands anonymous memory (memfd) to a ${childRt} child as fd 3; the child writes, we read`, async () => {
     const before = listDir("/dev/shm");
     await assertNoFdLeak(async () => {
-      const r = await memfdChild(quiet, (args) => on(childRt, "examples/memfd_child.ts", args));
+      const during: (string[] | undefined)[] = []; // a look at each step, while the memory exists
+      const r = await memfdChild(
+        () => during.push(listDir("/dev/shm")),
+        (args) => on(childRt, "examples/memfd_child.ts", args),
+      );
+      assert.deepEqual(during, [before, before], "nothing appeared in /dev/shm");
       const name = childRt === "node" ? "Node.js" : "Bun";
       assert.equal(r.message, `hello from ${name}, pid ${r.spawnedPid}`);
       assert.equal(r.pid, r.spawnedPid);
     });
+    assert.deepEqual(listDir("/dev/shm"), before, "/dev/shm changed");
+  });
+}
+
+const MEMFD_PAIRS: [Runtime, Runtime][] = [["node", "bun"], ["bun", "deno"], ["node", "deno"]];
+
+for (const [parentRt, childRt] of MEMFD_PAIRS) {
+  test(`a ${parentRt} parent hands anonymous memory (memfd) to a ${childRt} child as fd 3; the parent reads what it wrote`, async () => {
+    const before = listDir("/dev/shm");
+    const child = on(childRt, "examples/memfd_child.ts");
+    const parent = on(parentRt, "examples/memfd_child.ts", [child.command, ...child.args]);
+    const out = await run(parent.command, parent.args);
+    assert.equal(out.code, 0, out.stderr);
+    assert.match(out.stdout, /^anonymous memory: 4096 bytes on fd \d+, no name \(memfd_create\)$/m);
+    const m = /^the child \(pid (\d+)\) wrote: "hello from (\S+), pid (\d+)"$/m.exec(out.stdout);
+    assert.ok(m, out.stdout);
+    assert.equal(m[2], { deno: "Deno", node: "Node.js", bun: "Bun" }[childRt]);
+    assert.equal(m[3], m[1], "written by the child the parent spawned");
     assert.deepEqual(listDir("/dev/shm"), before, "/dev/shm changed");
   });
 }
