@@ -18,7 +18,7 @@
  * @module
  */
 import { SemaphoreSet, SharedMemory } from "../sysv/mod.ts";
-import { spawn } from "../pipe/mod.ts";
+import { type ChildStatus, spawn } from "../pipe/mod.ts";
 import { args, type Command, isMain, selfCommand } from "./_run.ts";
 
 const MUTEX = 0;
@@ -86,18 +86,7 @@ export async function semCounter(options: CounterOptions = {}): Promise<CounterR
     set.at(GATE).release(processes);
     const statuses = await Promise.all(children.map((c) => c.status));
     const ms = performance.now() - t0;
-    const failed = statuses.filter((s) => !s.success);
-    if (failed.length > 0) {
-      throw new Error(`${failed.length} children failed: ${JSON.stringify(failed)}`);
-    }
-    const total = counter[0];
-    const expected = processes * increments;
-    log(
-      `counter = ${total}, expected ${expected}` +
-        (total === expected ? "" : ` — ${expected - total} updates lost`) +
-        ` (${ms.toFixed(0)} ms)`,
-    );
-    return { total, expected, ms };
+    return counterResult(statuses, counter[0], processes * increments, ms, log);
   } finally {
     shm.remove();
     set.remove();
@@ -121,6 +110,35 @@ export async function child(shmId: number, semId: number, increments: number, lo
   await set.at(GATE).acquire();
   // P … V, undone by the kernel if we die inside (SEM_UNDO)
   await addOneEach(counter, increments, lock ? () => mutex.lock() : undefined);
+}
+
+/**
+ * How a counter demo ends, for both of them: fails if a child failed,
+ * otherwise logs and returns the counter against what it should be.
+ *
+ * @param statuses How the children ended.
+ * @param total The counter's final value.
+ * @param expected `processes × increments`.
+ * @param ms How long the children took.
+ * @param log Where the result line goes.
+ */
+export function counterResult(
+  statuses: readonly ChildStatus[],
+  total: number,
+  expected: number,
+  ms: number,
+  log: (line: string) => void,
+): CounterResult {
+  const failed = statuses.filter((s) => !s.success);
+  if (failed.length > 0) {
+    throw new Error(`${failed.length} children failed: ${JSON.stringify(failed)}`);
+  }
+  log(
+    `counter = ${total}, expected ${expected}` +
+      (total === expected ? "" : ` — ${expected - total} updates lost`) +
+      ` (${ms.toFixed(0)} ms)`,
+  );
+  return { total, expected, ms };
 }
 
 /**

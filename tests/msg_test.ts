@@ -16,7 +16,7 @@ import {
   startFixture,
 } from "./_support/children.ts";
 import { isRoot, readProcText } from "./_support/procfs.ts";
-import { sleep, stillPending, until } from "./_support/timing.ts";
+import { sleep, stillPending, takeWithRandomAborts, until } from "./_support/timing.ts";
 
 const dec = new TextDecoder();
 const text = (m: { data: Uint8Array }) => dec.decode(m.data);
@@ -350,21 +350,10 @@ test("receives cancelled at random moments under traffic lose and duplicate noth
     // The sender pauses 4 ms after every 25 messages, so the queue runs dry
     // often and receives park (and get cancelled) however the machine is loaded.
     await using child = startChild("send", q.id, count, 1, 16, 25, 4);
-    const got: number[] = [];
-    let cancelled = 0;
-    while (got.length < count) {
-      const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), Math.random() * 2);
-      try {
-        const m = await q.receive({ signal: ac.signal, timeout: 20_000 });
-        got.push(Number(text(m).replace(/\.+$/, "").split(":")[1]));
-      } catch (e) {
-        if (!(e instanceof DOMException && e.name === "AbortError")) throw e;
-        cancelled++;
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const { got, cancelled } = await takeWithRandomAborts(count, async (signal) => {
+      const m = await q.receive({ signal, timeout: 20_000 });
+      return Number(text(m).replace(/\.+$/, "").split(":")[1]);
+    });
     assert.equal((await child.output()).stdout.trim(), "sent");
     assert.deepEqual(
       got,

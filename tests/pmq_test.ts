@@ -8,7 +8,7 @@ import { assertNoFdLeak } from "./_support/leaks.ts";
 import { compileC, exampleArgv, interopFile, run, startFixture } from "./_support/children.ts";
 import { JOBS, pmqPriority } from "../examples/pmq_priority.ts";
 import { readProcText } from "./_support/procfs.ts";
-import { sleep, stillPending } from "./_support/timing.ts";
+import { sleep, stillPending, takeWithRandomAborts } from "./_support/timing.ts";
 
 const dec = new TextDecoder();
 const text = (m: { data: Uint8Array }) => dec.decode(m.data);
@@ -230,20 +230,10 @@ test("POSIX queue: receives cancelled at random moments under traffic lose and d
     // Pauses of 4 ms every 25 messages: the queue runs dry often, so receives
     // park (and get cancelled) however the machine is loaded.
     await using child = startFixture("pmq_child.ts", ["send", q.name, count, 0, 25, 4]);
-    const got: number[] = [];
-    let cancelled = 0;
-    while (got.length < count) {
-      const ac = new AbortController();
-      const timer = setTimeout(() => ac.abort(), Math.random() * 2);
-      try {
-        got.push(Number(text(await q.receive({ signal: ac.signal, timeout: 20_000 }))));
-      } catch (e) {
-        if (!(e instanceof DOMException && e.name === "AbortError")) throw e;
-        cancelled++;
-      } finally {
-        clearTimeout(timer);
-      }
-    }
+    const { got, cancelled } = await takeWithRandomAborts(
+      count,
+      async (signal) => Number(text(await q.receive({ signal, timeout: 20_000 }))),
+    );
     assert.equal(await child.stdout.next(), "sent");
     assert.deepEqual(
       got,

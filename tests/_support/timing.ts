@@ -60,3 +60,34 @@ export async function ticksDuring<T>(
     clearInterval(timer);
   }
 }
+
+/**
+ * Takes `count` results from `receive`, each call cancelled by an abort at a
+ * random moment 0–2 ms after it starts: the way the tests show that a
+ * cancellation under traffic loses and duplicates nothing. Only AbortErrors
+ * are counted as cancellations; any other rejection fails.
+ *
+ * @param count How many results to collect.
+ * @param receive One receive, honouring `signal`.
+ * @returns The results in the order received, and how many calls were cancelled.
+ */
+export async function takeWithRandomAborts<T>(
+  count: number,
+  receive: (signal: AbortSignal) => Promise<T>,
+): Promise<{ got: T[]; cancelled: number }> {
+  const got: T[] = [];
+  let cancelled = 0;
+  while (got.length < count) {
+    const ac = new AbortController();
+    const timer = setTimeout(() => ac.abort(), Math.random() * 2);
+    try {
+      got.push(await receive(ac.signal));
+    } catch (e) {
+      if (!(e instanceof DOMException && e.name === "AbortError")) throw e;
+      cancelled++;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+  return { got, cancelled };
+}
