@@ -378,7 +378,7 @@ export class PosixMessageQueue {
    * using q = PosixMessageQueue.create(undefined, { maxMessages: 1, messageSize: 8 });
    * try {
    *   await q.send("one");
-   *   const second = q.send("two", { timeout: 1000 }); // waits: the queue is full
+   *   const second = q.send("two", { timeout: 10_000 }); // waits: the queue is full
    *   await q.receive();
    *   await second;
    *   console.log(q.attributes().currentMessages); // 1

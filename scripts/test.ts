@@ -100,6 +100,39 @@ async function isolation(): Promise<string[]> {
   return await succeeds("unshare", ["--ipc", "true"]) ? ["unshare", "--ipc", "--"] : [];
 }
 
+/** What each failed suite printed about its failures, repeated at the very end. */
+const digests: string[] = [];
+
+/**
+ * The lines of a test runner's output that name a failure: Deno's
+ * `name => file:line` list and its `error:` lines, Node's `✖` lines, Bun's
+ * `(fail)` lines. Repeated after every suite has run, so the last lines of
+ * a long CI log say which test failed and why.
+ */
+export function failureLines(output: string, max = 12): string[] {
+  const seen = new Set<string>();
+  // deno-lint-ignore no-control-regex
+  for (const raw of output.replace(/\x1b\[[0-9;]*m/g, "").split("\n")) {
+    const line = raw.trim();
+    if (/ => \S+:\d+:\d+$|^error: |^✖ |^\(fail\) |^\w*Error( \[\w+\])?: /.test(line)) {
+      seen.add(line.slice(0, 300));
+    }
+  }
+  const lines = [...seen];
+  return lines.length > max ? [...lines.slice(0, max), `… and ${lines.length - max} more`] : lines;
+}
+
+/** Copies a child's stream to ours as it comes, keeping a copy. */
+async function tee(from: ReadableStream<Uint8Array>, to: typeof Deno.stdout): Promise<string> {
+  const decoder = new TextDecoder();
+  let kept = "";
+  for await (const chunk of from) {
+    kept += decoder.decode(chunk, { stream: true });
+    for (let done = 0; done < chunk.length;) done += await to.write(chunk.subarray(done));
+  }
+  return kept + decoder.decode();
+}
+
 async function run(
   name: string,
   cmd: string,
@@ -111,17 +144,28 @@ async function run(
   console.error(`\n=== ${name}${prefix.length ? " (private IPC namespace)" : ""}`);
   console.error(`$ ${argv.join(" ")}`);
   const t0 = performance.now();
-  const r = await new Deno.Command(argv[0], {
+  const child = new Deno.Command(argv[0], {
     args: argv.slice(1),
     cwd: options.cwd ?? root,
     env: options.env,
     stdin: "null",
-  }).spawn().status;
-  console.error(
-    `=== ${name}: ${r.success ? "passed" : "FAILED"} in ${
-      ((performance.now() - t0) / 1000).toFixed(1)
-    } s`,
-  );
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const [out, err, r] = await Promise.all([
+    tee(child.stdout, Deno.stdout),
+    tee(child.stderr, Deno.stderr),
+    child.status,
+  ]);
+  const took = ((performance.now() - t0) / 1000).toFixed(1);
+  console.error(`=== ${name}: ${r.success ? "passed" : "FAILED"} in ${took} s`);
+  if (!r.success) {
+    const lines = failureLines(out + "\n" + err);
+    digests.push(
+      `${name} failed after ${took} s${r.signal ? ` (${r.signal})` : ` (exit ${r.code})`}:` +
+        (lines.length ? `\n  ${lines.join("\n  ")}` : " (no failure lines recognised; see above)"),
+    );
+  }
   return r.success;
 }
 
@@ -345,6 +389,7 @@ if (import.meta.main) {
   }
   const s = ((performance.now() - t0) / 1000).toFixed(1);
   if (failed.length) {
+    console.error(`\n${digests.join("\n")}`);
     console.error(`\nFAILED: ${failed.join(", ")} (${s} s)`);
     Deno.exit(1);
   }

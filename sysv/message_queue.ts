@@ -353,7 +353,7 @@ export class MessageQueue {
    * using q = MessageQueue.create({ maxBytes: 4 });
    * try {
    *   await q.send("full");
-   *   const more = q.send("x", { timeout: 20 }); // waits for room
+   *   const more = q.send("x", { timeout: 10_000 }); // waits for room
    *   await q.receive();
    *   await more; // there was room once the first was received
    *   console.log(q.stat().bytes); // 1
