@@ -5,6 +5,7 @@
  */
 import { cString, libc } from "../_ffi/mod.ts";
 import { Errno, errno } from "../_sys/errno.ts";
+import { removeOnExit } from "../_sys/exit_cleanup.ts";
 import { fileType, S_IFIFO } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
@@ -30,6 +31,10 @@ const sys = libc(
     },
     // int chmod(const char *pathname, mode_t mode);
     chmod: { parameters: ["buffer", "u32"], result: "i32" },
+    // char *getcwd(char *buf, size_t size);
+    getcwd: { parameters: ["buffer", "usize"], result: "pointer" },
+    // int unlink(const char *pathname);
+    unlink: { parameters: ["buffer"], result: "i32" },
   } as const,
 );
 
@@ -37,15 +42,30 @@ const sys = libc(
 export interface MkfifoOptions {
   /** Permission bits, default `0o600` (owner read/write). Applied exactly, not masked by umask. */
   mode?: number;
+  /**
+   * Remove the FIFO when this process ends (`unlink`, if a FIFO is still
+   * at that path — a relative path is taken from the working directory of
+   * the moment `mkfifo()` runs): when the process exits normally — its event
+   * loop runs dry, `process.exit()`, `Deno.exit()` — or is ended by
+   * `SIGINT`, `SIGTERM` or `SIGHUP`. A program that listens for that signal
+   * itself (`process.on("SIGINT", …)`) has chosen to handle it, so then
+   * nothing is removed and the process is left running; the FIFO goes when
+   * it exits. `SIGKILL` and crashes cannot be caught: `sysipc reap` removes
+   * what such a process left behind. Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /**
  * Creates a FIFO (named pipe) at `path`. Requires `--allow-ffi`.
  *
  * @param path Where to create it.
- * @param options `mode`: permission bits (default `0o600`).
+ * @param options `mode`: permission bits (default `0o600`); `removeOnExit`
+ *   (default false): remove the FIFO when this process ends, see
+ *   {@linkcode MkfifoOptions.removeOnExit}.
  * @throws {TypeError} For a path that is empty, not a string/file URL, or contains NUL,
- *   options that are not an object, or a mode that is not an integer.
+ *   options that are not an object, a mode that is not an integer, or a
+ *   `removeOnExit` that is not a boolean.
  * @throws {RangeError} For a mode outside `0`–`0o777`.
  * @throws {IpcError} `EEXIST` if something exists at `path`, `ENOENT` if the directory is missing.
  *
@@ -57,14 +77,50 @@ export interface MkfifoOptions {
  * console.log(Deno.statSync(`${dir}/myfifo`).isFifo); // true
  * Deno.removeSync(dir, { recursive: true });
  * ```
+ *
+ * @example Gone when the process ends, even by Ctrl+C
+ * ```ts
+ * import { mkfifo } from "@sysipc/sysipc/fifo";
+ * import { tmpdir } from "node:os";
+ * const path = `${tmpdir()}/sysipc_doc_fifo_${Deno.pid}`;
+ * mkfifo(path, { removeOnExit: true }); // unlinked at exit, or on SIGINT, SIGTERM, SIGHUP
+ * console.log(Deno.statSync(path).isFifo); // true
+ * ```
  */
 export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
   const p = v.path(path);
-  const mode = v.mode(v.options(options).mode);
+  const o = v.options(options);
+  const mode = v.mode(o.mode);
+  const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
+  // Where to remove it from later, whatever the working directory is then.
+  const absolute = atExit && !p.startsWith("/") ? `${cwd()}/${p}` : p;
   const c = cString(p);
   if (sys().mkfifo(c, mode) < 0) throw ipcError("Cannot create FIFO", "mkfifo", errno(), p, p);
   // mkfifo applies the umask; set the mode the caller asked for exactly.
   if (sys().chmod(c, mode) < 0) throw ipcError("Cannot set FIFO mode", "chmod", errno(), p, p);
+  if (atExit) removeAtExit(absolute);
+}
+
+/** Registers the FIFO at the absolute path `abs` for removal when the process ends. */
+function removeAtExit(abs: string): void {
+  const c = cString(abs);
+  removeOnExit(`FIFO ${abs}`, "unlink", () => {
+    // Only a FIFO: whatever replaced it at that path is not ours.
+    if (fileType(c) !== S_IFIFO) return Errno.ENOENT;
+    return sys().unlink(c) < 0 ? errno() : 0;
+  });
+}
+
+/** The working directory (`getcwd`; no file system permission needed). */
+function cwd(): string {
+  for (let size = 4096;; size *= 4) {
+    const buf = new Uint8Array(size);
+    if (sys().getcwd(buf, BigInt(size)) !== null) {
+      return new TextDecoder().decode(buf.subarray(0, buf.indexOf(0)));
+    }
+    const e = errno();
+    if (e !== Errno.ERANGE) throw ipcError("Cannot read the working directory", "getcwd", e);
+  }
 }
 
 /** Options for {@linkcode openFifo}. */

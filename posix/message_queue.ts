@@ -13,6 +13,7 @@
  */
 import { cString } from "../_ffi/cstring.ts";
 import { Errno, errno, failedErrno } from "../_sys/errno.ts";
+import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { cancelWaits, POLL, waitReady, yieldCpu } from "../_sys/waiter.ts";
@@ -38,6 +39,19 @@ export interface PosixMessageQueueOptions {
   mode?: number;
   /** Fail with `EEXIST` if the name exists (`O_EXCL`, the default); with `false`, open it instead. */
   exclusive?: boolean;
+  /**
+   * Unlink the name when this process ends (`mq_unlink`; the queue is
+   * destroyed once every handle to it is closed): when the process exits
+   * normally — its event loop runs dry, `process.exit()`, `Deno.exit()` — or
+   * is ended by `SIGINT`, `SIGTERM` or `SIGHUP`. A program that listens for
+   * that signal itself (`process.on("SIGINT", …)`) has chosen to handle it,
+   * so then nothing is unlinked and the process is left running; the name
+   * goes when it exits. `unlink()` before then cancels this. `SIGKILL` and
+   * crashes cannot be caught: `sysipc reap` removes what such a process left
+   * behind. With `exclusive: false`, this holds for an existing object it
+   * opened too. Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /** Options for {@linkcode PosixMessageQueue.open}. */
@@ -91,6 +105,17 @@ const SPIN = 20;
 const closer = new FinalizationRegistry<number>((fd) => {
   sys().mq_close(fd);
 });
+
+/** How a name is registered for removal at exit (and named in a warning). */
+function exitName(name: string): string {
+  return `POSIX message queue ${name}`;
+}
+
+/** Registers the name for `mq_unlink` when the process ends. */
+function removeAtExit(name: string): void {
+  const c = cString(name);
+  removeOnExit(exitName(name), "mq_unlink", () => sys().mq_unlink(c) < 0 ? errno() : 0);
+}
 
 function checkPriority(p: unknown): number {
   if (p === undefined) return 0;
@@ -162,9 +187,11 @@ export class PosixMessageQueue {
    * @param name `/` and a name (`"/jobs"`); `undefined` picks a unique one
    *   (read it back from {@linkcode name}).
    * @param options `maxMessages`, `messageSize`, `mode` (default `0o600`),
-   *   `exclusive` (default true).
+   *   `exclusive` (default true), `removeOnExit` (default false: unlink the
+   *   name when this process ends, see {@linkcode PosixMessageQueueOptions.removeOnExit}).
    * @returns The queue.
-   * @throws {TypeError} For a malformed name, or options of the wrong type.
+   * @throws {TypeError} For a malformed name, or options of the wrong type
+   *   (a `removeOnExit` that is not a boolean, …).
    * @throws {RangeError} For a count, size or mode out of range.
    * @throws {IpcError} `EEXIST` if the name exists (and `exclusive`); `EINVAL`
    *   for a count or size past `/proc/sys/fs/mqueue/msg_max` or
@@ -177,6 +204,13 @@ export class PosixMessageQueue {
    * using q = PosixMessageQueue.create("/sysipc_doc_create", { maxMessages: 5, messageSize: 128 });
    * console.log(q.attributes()); // { maxMessages: 5, messageSize: 128, currentMessages: 0 }
    * q.unlink();
+   * ```
+   *
+   * @example Gone when the process ends, even by Ctrl+C
+   * ```ts
+   * import { PosixMessageQueue } from "@sysipc/sysipc/posix";
+   * using q = PosixMessageQueue.create(undefined, { removeOnExit: true });
+   * console.log(q.trySend("hi")); // true: unlinked at exit, or on SIGINT, SIGTERM, SIGHUP
    * ```
    */
   static create(name?: string, options: PosixMessageQueueOptions = {}): PosixMessageQueue {
@@ -195,6 +229,7 @@ export class PosixMessageQueue {
       });
     const mode = v.mode(o.mode);
     const exclusive = v.boolean(o.exclusive, "exclusive", true);
+    const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
     const attr = new BigInt64Array(MQ_ATTR.LONGS);
     attr[MQ_ATTR.MAXMSG] = BigInt(maxMessages);
     attr[MQ_ATTR.MSGSIZE] = BigInt(messageSize);
@@ -203,7 +238,11 @@ export class PosixMessageQueue {
     const fd = sys().mq_open(c, flags | O.EXCL, mode, attr);
     if (fd < 0) {
       const e = errno();
-      if (e === Errno.EEXIST && !exclusive) return PosixMessageQueue.open(n);
+      if (e === Errno.EEXIST && !exclusive) {
+        const q = PosixMessageQueue.open(n);
+        if (atExit) removeAtExit(n);
+        return q;
+      }
       let note = "";
       if (e === Errno.EINVAL && maxMessages > lim.msgMax) {
         note =
@@ -217,7 +256,9 @@ export class PosixMessageQueue {
       }
       throw fail("Cannot create message queue", "mq_open", e, n, note);
     }
-    return new PosixMessageQueue(fd, n, "readwrite", INTERNAL);
+    const q = new PosixMessageQueue(fd, n, "readwrite", INTERNAL);
+    if (atExit) removeAtExit(n);
+    return q;
   }
 
   /**
@@ -266,6 +307,7 @@ export class PosixMessageQueue {
    */
   static unlink(name: string): void {
     const n = checkName(name);
+    forgetOnExit(exitName(n));
     if (sys().mq_unlink(cString(n)) < 0) {
       throw fail("Cannot unlink message queue", "mq_unlink", errno(), n);
     }

@@ -15,6 +15,7 @@
  */
 import { cString, getBackend } from "../_ffi/mod.ts";
 import { Errno, errno, failedErrno } from "../_sys/errno.ts";
+import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import { Lock } from "../_sys/lock.ts";
 import {
   blocking,
@@ -41,6 +42,19 @@ export interface PosixSemaphoreOptions {
   mode?: number;
   /** Fail with `EEXIST` if the name exists (`O_EXCL`, the default); with `false`, open it instead. */
   exclusive?: boolean;
+  /**
+   * Unlink the name when this process ends (`sem_unlink`; processes that have
+   * it open keep using it): when the process exits normally — its event loop
+   * runs dry, `process.exit()`, `Deno.exit()` — or is ended by `SIGINT`,
+   * `SIGTERM` or `SIGHUP`. A program that listens for that signal itself
+   * (`process.on("SIGINT", …)`) has chosen to handle it, so then nothing is
+   * unlinked and the process is left running; the name goes when it exits.
+   * `unlink()` before then cancels this. `SIGKILL` and crashes cannot be
+   * caught: `sysipc reap` removes what such a process left behind. With
+   * `exclusive: false`, this holds for an existing object it opened too.
+   * Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /** Options for {@linkcode PosixSemaphore.at}. */
@@ -159,6 +173,17 @@ class Core {
 
 /** Closes a forgotten handle (after its last wait, if one is in flight). */
 const closer = new FinalizationRegistry<Core>((core) => core.close());
+
+/** How a name is registered for removal at exit (and named in a warning). */
+function exitName(name: string): string {
+  return `POSIX semaphore ${name}`;
+}
+
+/** Registers the name for `sem_unlink` when the process ends. */
+function removeAtExit(name: string): void {
+  const c = cString(name);
+  removeOnExit(exitName(name), "sem_unlink", () => sys().sem_unlink(c) < 0 ? errno() : 0);
+}
 
 /** One synchronous `sem_trywait`: 0, or the errno (`EINTR` retried). */
 function tryWait(addr: bigint): number {
@@ -287,9 +312,12 @@ export class PosixSemaphore {
    *
    * @param name `/` and up to 251 bytes (`"/lock"`); `undefined` picks a
    *   unique name (read it back from {@linkcode PosixSemaphore.name}).
-   * @param options `initial` (default 0), `mode` (default `0o600`), `exclusive` (default true).
+   * @param options `initial` (default 0), `mode` (default `0o600`), `exclusive`
+   *   (default true), `removeOnExit` (default false: unlink the name when
+   *   this process ends, see {@linkcode PosixSemaphoreOptions.removeOnExit}).
    * @returns The semaphore.
-   * @throws {TypeError} For a malformed name or options of the wrong type.
+   * @throws {TypeError} For a malformed name or options of the wrong type
+   *   (a `removeOnExit` that is not a boolean, …).
    * @throws {RangeError} For an initial value above 2147483647 or a bad mode.
    * @throws {IpcError} `EEXIST` if the name exists and `exclusive`; `EACCES` without permission.
    *
@@ -300,6 +328,13 @@ export class PosixSemaphore {
    * console.log(sem.value); // 3
    * sem.unlink();
    * ```
+   *
+   * @example Gone when the process ends, even by Ctrl+C
+   * ```ts
+   * import { PosixSemaphore } from "@sysipc/sysipc/posix";
+   * using sem = PosixSemaphore.create(undefined, { initial: 1, removeOnExit: true });
+   * console.log(sem.value); // 1: unlinked at exit, or on SIGINT, SIGTERM, SIGHUP
+   * ```
    */
   static create(name?: string, options?: PosixSemaphoreOptions): PosixSemaphore {
     const n = nameOrUnique(name, NAME_MAX, EXAMPLE);
@@ -307,12 +342,17 @@ export class PosixSemaphore {
     const initial = checkInitial(o.initial);
     const mode = v.mode(o.mode);
     const exclusive = v.boolean(o.exclusive, "exclusive", true);
+    const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
     const s = sys();
     const c = cString(n);
     const p = s.sem_open(c, O.CREAT | O.EXCL, mode, initial);
     if (p === null) {
       const e = errno();
-      if (e === Errno.EEXIST && !exclusive) return PosixSemaphore.open(n);
+      if (e === Errno.EEXIST && !exclusive) {
+        const sem = PosixSemaphore.open(n);
+        if (atExit) removeAtExit(n);
+        return sem;
+      }
       throw fail("Cannot create semaphore", "sem_open", e, n);
     }
     const sem = PosixSemaphore.#named(n, p);
@@ -323,6 +363,7 @@ export class PosixSemaphore {
       s.sem_unlink(c);
       throw fail("Cannot create semaphore", "chmod", e, n);
     }
+    if (atExit) removeAtExit(n);
     return sem;
   }
 
@@ -371,6 +412,7 @@ export class PosixSemaphore {
    */
   static unlink(name: string): void {
     const n = checkName(name, NAME_MAX, EXAMPLE);
+    forgetOnExit(exitName(n));
     if (sys().sem_unlink(cString(n)) < 0) {
       throw fail("Cannot unlink semaphore", "sem_unlink", errno(), n);
     }

@@ -9,6 +9,7 @@
  */
 import { cString } from "../_ffi/mod.ts";
 import { Errno, errno, errnoName } from "../_sys/errno.ts";
+import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import { fdStat, freeBytes, S_IFREG } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
 import { IpcError } from "../errors.ts";
@@ -35,6 +36,19 @@ export interface PosixSharedMemoryOptions {
    * `false`, an existing object of at least `size` bytes is opened instead.
    */
   exclusive?: boolean;
+  /**
+   * Unlink the name when this process ends (`shm_unlink`; processes that have
+   * it open keep the memory until they close it): when the process exits
+   * normally — its event loop runs dry, `process.exit()`, `Deno.exit()` — or
+   * is ended by `SIGINT`, `SIGTERM` or `SIGHUP`. A program that listens for
+   * that signal itself (`process.on("SIGINT", …)`) has chosen to handle it,
+   * so then nothing is unlinked and the process is left running; the name
+   * goes when it exits. `unlink()` before then cancels this. `SIGKILL` and
+   * crashes cannot be caught: `sysipc reap` removes what such a process left
+   * behind. With `exclusive: false`, this holds for an existing object it
+   * opened too. Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /** Options for {@linkcode PosixSharedMemory.open}. */
@@ -208,9 +222,12 @@ export class PosixSharedMemory extends MappedMemory {
    * @param name `/` and a name (`"/frames"`); `undefined` picks a unique one
    *   (read it back from {@linkcode PosixSharedMemory.name}). The options may
    *   also come first: `create({ size })`.
-   * @param options `size` (required), `mode` (default `0o600`), `exclusive` (default true).
+   * @param options `size` (required), `mode` (default `0o600`), `exclusive`
+   *   (default true), `removeOnExit` (default false: unlink the name when
+   *   this process ends, see {@linkcode PosixSharedMemoryOptions.removeOnExit}).
    * @returns The mapped memory, readable and writable.
-   * @throws {TypeError} For a malformed name or options of the wrong type.
+   * @throws {TypeError} For a malformed name or options of the wrong type
+   *   (a `removeOnExit` that is not a boolean, …).
    * @throws {RangeError} For a size below 1 or a mode outside `0`–`0o777`.
    * @throws {IpcError} `ENOSPC` (`syscall` `"statvfs"`) when `/dev/shm` has
    *   less free space than `size`, before anything is created; `EEXIST` if
@@ -223,6 +240,13 @@ export class PosixSharedMemory extends MappedMemory {
    * using mem = PosixSharedMemory.create("/sysipc_doc_shm_create", { size: 100 });
    * console.log(mem.size, mem.bytes.length); // 100 100
    * mem.unlink(); // the memory lives on until every process has closed it
+   * ```
+   *
+   * @example Gone when the process ends, even by Ctrl+C
+   * ```ts
+   * import { PosixSharedMemory } from "@sysipc/sysipc/posix";
+   * using mem = PosixSharedMemory.create({ size: 4096, removeOnExit: true });
+   * console.log(mem.size); // 4096: unlinked at exit, or on SIGINT, SIGTERM, SIGHUP
    * ```
    */
   static create(
@@ -237,6 +261,7 @@ export class PosixSharedMemory extends MappedMemory {
     const size = checkSize(o.size);
     const mode = v.mode(o.mode);
     const exclusive = v.boolean(o.exclusive, "exclusive", true);
+    const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
     const what = "Cannot create shared memory";
     checkRoom(size, what, n);
     const c = cString(n);
@@ -257,6 +282,7 @@ export class PosixSharedMemory extends MappedMemory {
           ` (it exists with ${have} bytes, fewer than the ${size} asked for)`,
         );
       }
+      if (atExit) removeAtExit(n);
       return existing;
     }
     const undo = () => s.shm_unlink(c);
@@ -269,7 +295,9 @@ export class PosixSharedMemory extends MappedMemory {
       undo();
       throw e;
     }
-    return PosixSharedMemory.#adopt(fd, n, size, false, what, undo);
+    const mem = PosixSharedMemory.#adopt(fd, n, size, false, what, undo);
+    if (atExit) removeAtExit(n);
+    return mem;
   }
 
   /**
@@ -409,6 +437,7 @@ export class PosixSharedMemory extends MappedMemory {
    */
   static unlink(name: string): void {
     const n = checkName(name, 255, "/frames");
+    forgetOnExit(exitName(n));
     if (sys().shm_unlink(cString(n)) < 0) {
       throw fail("Cannot unlink shared memory", "shm_unlink", errno(), n);
     }
@@ -549,6 +578,17 @@ export class PosixSharedMemory extends MappedMemory {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** How a name is registered for removal at exit (and named in a warning). */
+function exitName(name: string): string {
+  return `POSIX shared memory ${name}`;
+}
+
+/** Registers the name for `shm_unlink` when the process ends. */
+function removeAtExit(name: string): void {
+  const c = cString(name);
+  removeOnExit(exitName(name), "shm_unlink", () => sys().shm_unlink(c) < 0 ? errno() : 0);
 }
 
 /** Maps `size` bytes of `fd` as a revocable {@linkcode Mapping}. */

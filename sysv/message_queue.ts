@@ -9,6 +9,7 @@
  * @module
  */
 import { Errno, errno } from "../_sys/errno.ts";
+import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { IpcError, ipcError } from "../errors.ts";
@@ -58,6 +59,20 @@ export interface MessageQueueOptions {
    * changed); only a privileged process may go above it.
    */
   maxBytes?: number;
+  /**
+   * Remove the queue when this process ends (`msgctl IPC_RMID`, with the
+   * messages still in it; waiters in other processes then fail with `EIDRM`):
+   * when the process exits normally — its event loop runs dry,
+   * `process.exit()`, `Deno.exit()` — or is ended by `SIGINT`, `SIGTERM` or
+   * `SIGHUP`. A program that listens for that signal itself
+   * (`process.on("SIGINT", …)`) has chosen to handle it, so then nothing is
+   * removed and the process is left running; the queue goes when it exits.
+   * `remove()` (or `removeById()`) before then cancels this. `SIGKILL` and
+   * crashes cannot be caught: `sysipc reap` removes what such a process left
+   * behind. With `exclusive: false`, this holds for an existing object it
+   * opened too. Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /** Options for {@linkcode MessageQueue.send}. */
@@ -185,9 +200,12 @@ export class MessageQueue {
    * its capacity if `maxBytes` is given (`msgctl IPC_SET`).
    *
    * @param options `key` (default IPC_PRIVATE), `mode` (default `0o600`),
-   *   `exclusive` (default true), `maxBytes` (default `kernel.msgmnb`).
+   *   `exclusive` (default true), `maxBytes` (default `kernel.msgmnb`),
+   *   `removeOnExit` (default false: remove the queue when this process
+   *   ends, see {@linkcode MessageQueueOptions.removeOnExit}).
    * @returns The new (or, with `exclusive: false`, existing) queue.
-   * @throws {TypeError} For a key, mode or maxBytes that is not an integer.
+   * @throws {TypeError} For a key, mode or maxBytes that is not an integer,
+   *   or a `removeOnExit` that is not a boolean.
    * @throws {RangeError} For a key that does not fit in 32 bits, a mode above
    *   `0o777`, or maxBytes outside 1–2147483647.
    * @throws {IpcError} `EEXIST` if the key is taken (and `exclusive`);
@@ -203,6 +221,13 @@ export class MessageQueue {
    * console.log(st.maxBytes, st.mode.toString(8)); // 4096 640
    * q.remove();
    * ```
+   *
+   * @example Gone when the process ends, even by Ctrl+C
+   * ```ts
+   * import { MessageQueue } from "@sysipc/sysipc/sysv";
+   * using q = MessageQueue.create({ removeOnExit: true });
+   * console.log(q.trySend("hi")); // true: removed at exit, or on SIGINT, SIGTERM, SIGHUP
+   * ```
    */
   static create(options: MessageQueueOptions = {}): MessageQueue {
     const o = v.options(options);
@@ -210,10 +235,15 @@ export class MessageQueue {
     const mode = v.mode(o.mode);
     const exclusive = v.boolean(o.exclusive, "exclusive", true);
     const maxBytes = o.maxBytes === undefined ? undefined : checkMaxBytes(o.maxBytes, "maxBytes");
+    const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
     const id = sys().msgget(key, IPC.CREAT | IPC.EXCL | mode);
     if (id < 0) {
       const e = errno();
-      if (e === Errno.EEXIST && !exclusive) return MessageQueue.#openKey(key, "create");
+      if (e === Errno.EEXIST && !exclusive) {
+        const q = MessageQueue.#openKey(key, "create");
+        if (atExit) removeAtExit(q.id);
+        return q;
+      }
       throw ipcError("Cannot create message queue", "msgget", e, `key ${keyHex(key)}`);
     }
     const q = MessageQueue.#adopt(id, "Cannot create message queue");
@@ -225,6 +255,7 @@ export class MessageQueue {
         throw e;
       }
     }
+    if (atExit) removeAtExit(id);
     return q;
   }
 
@@ -317,6 +348,7 @@ export class MessageQueue {
    */
   static removeById(id: number): void {
     const i = checkIpcId(id);
+    forgetOnExit(exitName(i));
     if (sys().msgctl(i, IPC.RMID, null) < 0) {
       throw ipcError("Cannot remove message queue", "msgctl", errno(), `id ${i}`);
     }
@@ -628,6 +660,7 @@ export class MessageQueue {
     if (core.removed) return;
     const what = "Cannot remove message queue";
     core.check(what, "msgctl");
+    forgetOnExit(exitName(core.id));
     if (sys().msgctl(core.id, IPC.RMID, null) < 0) throw core.fail(what, "msgctl", errno());
     core.removed = true;
   }
@@ -643,6 +676,20 @@ export class MessageQueue {
   [Symbol.dispose](): void {
     this.#core.dispose();
   }
+}
+
+/** How a queue is registered for removal at exit (and named in a warning). */
+function exitName(id: number): string {
+  return `message queue id ${id}`;
+}
+
+/** Registers the queue `id` for removal when the process ends. */
+function removeAtExit(id: number): void {
+  removeOnExit(
+    exitName(id),
+    "msgctl IPC_RMID",
+    () => sys().msgctl(id, IPC.RMID, null) < 0 ? errno() : 0,
+  );
 }
 
 /** Throws a `RangeError` if a message of `length` bytes could never be sent. */

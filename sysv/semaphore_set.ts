@@ -4,6 +4,7 @@
  * @module
  */
 import { Errno, errno } from "../_sys/errno.ts";
+import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { yieldCpu } from "../_sys/waiter.ts";
@@ -48,6 +49,19 @@ export interface SemaphoreSetOptions {
    * are left alone, and it must have at least `count` semaphores.
    */
   exclusive?: boolean;
+  /**
+   * Remove the set when this process ends (`semctl IPC_RMID`; waiters in
+   * other processes then fail with `EIDRM`): when the process exits normally
+   * — its event loop runs dry, `process.exit()`, `Deno.exit()` — or is ended
+   * by `SIGINT`, `SIGTERM` or `SIGHUP`. A program that listens for that
+   * signal itself (`process.on("SIGINT", …)`) has chosen to handle it, so
+   * then nothing is removed and the process is left running; the set goes
+   * when it exits. `remove()` (or `removeById()`) before then cancels this.
+   * `SIGKILL` and crashes cannot be caught: `sysipc reap` removes what such a
+   * process left behind. With `exclusive: false`, this holds for an existing
+   * object it opened too. Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /** One operation of {@linkcode SemaphoreSet.op}: a `struct sembuf`. */
@@ -173,10 +187,12 @@ export class SemaphoreSet {
    *
    * @param options `key` (default IPC_PRIVATE), `count` (default 1 or
    *   `initial.length`), `initial` (default 0), `mode` (default `0o600`),
-   *   `exclusive` (default true).
+   *   `exclusive` (default true), `removeOnExit` (default false: remove the
+   *   set when this process ends, see {@linkcode SemaphoreSetOptions.removeOnExit}).
    * @returns The new (or, with `exclusive: false`, existing) set.
    * @throws {TypeError} For a key, count, value or mode that is not an
-   *   integer, or `initial` that is neither a number nor an array.
+   *   integer, `initial` that is neither a number nor an array, or a
+   *   `removeOnExit` that is not a boolean.
    * @throws {RangeError} For a key that does not fit in 32 bits, a count
    *   outside 1–SEMMSL, values outside 0–32767, a mode above `0o777`, or an
    *   `initial` array of the wrong length.
@@ -191,6 +207,13 @@ export class SemaphoreSet {
    * console.log(set.count, set.getValues()); // 3 [1, 0, 5]
    * set.remove();
    * ```
+   *
+   * @example Gone when the process ends, even by Ctrl+C
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ initial: 1, removeOnExit: true });
+   * console.log(set.at(0).value); // 1: removed at exit, or on SIGINT, SIGTERM, SIGHUP
+   * ```
    */
   static create(options: SemaphoreSetOptions = {}): SemaphoreSet {
     const o = v.options(options);
@@ -199,11 +222,16 @@ export class SemaphoreSet {
     const values = checkValues(o.initial ?? 0, count, "initial");
     const mode = v.mode(o.mode);
     const exclusive = v.boolean(o.exclusive, "exclusive", true);
+    const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
     const s = sys();
     const id = s.semget(key, count, IPC.CREAT | IPC.EXCL | mode);
     if (id < 0) {
       const e = errno();
-      if (e === Errno.EEXIST && !exclusive) return SemaphoreSet.#openKey(key, count, "create");
+      if (e === Errno.EEXIST && !exclusive) {
+        const set = SemaphoreSet.#openKey(key, count, "create");
+        if (atExit) removeAtExit(set.id);
+        return set;
+      }
       throw ipcError("Cannot create semaphore set", "semget", e, `key ${keyHex(key)}`);
     }
     const core = new SetCore(id, key, count);
@@ -220,6 +248,7 @@ export class SemaphoreSet {
       s.semctl(id, 0, IPC.RMID, 0n);
       throw core.fail("Cannot initialise semaphore set", "semctl", e);
     }
+    if (atExit) removeAtExit(id);
     return new SemaphoreSet(core, INTERNAL);
   }
 
@@ -317,6 +346,30 @@ export class SemaphoreSet {
     const key = st.buf.getInt32(L.KEY, true);
     const count = Number(st.buf.getBigUint64(L.NSEMS, true));
     return new SemaphoreSet(new SetCore(id, key, count), INTERNAL);
+  }
+
+  /**
+   * Removes a set by id without opening it (`semctl IPC_RMID`), as
+   * `ipcrm -s` does. Every process waiting on it is woken with `EIDRM`.
+   *
+   * @param id The id.
+   * @throws {TypeError} If `id` is not an integer.
+   * @throws {RangeError} If `id` is negative or above 2147483647.
+   * @throws {IpcError} `EINVAL` if no set has this id; `EPERM` without permission.
+   *
+   * @example
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * const set = SemaphoreSet.create();
+   * SemaphoreSet.removeById(set.id);
+   * ```
+   */
+  static removeById(id: number): void {
+    const i = checkIpcId(id);
+    forgetOnExit(exitName(i));
+    if (sys().semctl(i, 0, IPC.RMID, 0n) < 0) {
+      throw ipcError("Cannot remove semaphore set", "semctl", errno(), `id ${i}`);
+    }
   }
 
   /** The kernel's id for the set (`semid`, as `ipcs -s` shows it). */
@@ -547,6 +600,7 @@ export class SemaphoreSet {
     if (core.removed) return;
     const what = "Cannot remove semaphore set";
     core.check(what, "semctl");
+    forgetOnExit(exitName(core.id));
     if (sys().semctl(core.id, 0, IPC.RMID, 0n) < 0) throw core.fail(what, "semctl", errno());
     core.removed = true;
   }
@@ -563,6 +617,20 @@ export class SemaphoreSet {
   [Symbol.dispose](): void {
     this.#core.dispose();
   }
+}
+
+/** How a set is registered for removal at exit (and named in a warning). */
+function exitName(id: number): string {
+  return `semaphore set id ${id}`;
+}
+
+/** Registers the set `id` for removal when the process ends. */
+function removeAtExit(id: number): void {
+  removeOnExit(
+    exitName(id),
+    "semctl IPC_RMID",
+    () => sys().semctl(id, 0, IPC.RMID, 0n) < 0 ? errno() : 0,
+  );
 }
 
 /** A semaphore index: 0 to `count - 1`. */

@@ -10,6 +10,7 @@
  */
 import { getBackend } from "../_ffi/mod.ts";
 import { errno } from "../_sys/errno.ts";
+import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
 import { hostMapping, MAP_FAILED, Mapping, pagesize } from "../_mem/mapping.ts";
@@ -46,6 +47,19 @@ export interface SharedMemoryCreateOptions {
    * attached instead.
    */
   exclusive?: boolean;
+  /**
+   * Remove the segment when this process ends (`shmctl IPC_RMID`; processes
+   * still attached keep it until they detach): when the process exits
+   * normally — its event loop runs dry, `process.exit()`, `Deno.exit()` — or
+   * is ended by `SIGINT`, `SIGTERM` or `SIGHUP`. A program that listens for
+   * that signal itself (`process.on("SIGINT", …)`) has chosen to handle it,
+   * so then nothing is removed and the process is left running; the segment
+   * goes when it exits. `remove()` (or `removeById()`) before then cancels
+   * this. `SIGKILL` and crashes cannot be caught: `sysipc reap` removes what
+   * such a process left behind. With `exclusive: false`, this holds for an
+   * existing object it opened too. Default `false`.
+   */
+  removeOnExit?: boolean;
 }
 
 /** Options for {@linkcode SharedMemory.open} and {@linkcode SharedMemory.fromId}. */
@@ -155,9 +169,12 @@ export class SharedMemory extends MappedMemory {
    * Requires `--allow-ffi`.
    *
    * @param options `size` (required), `key` (default `IPC_PRIVATE`), `mode`
-   *   (default `0o600`), `exclusive` (default `true`).
+   *   (default `0o600`), `exclusive` (default `true`), `removeOnExit`
+   *   (default `false`: remove the segment when this process ends, see
+   *   {@linkcode SharedMemoryCreateOptions.removeOnExit}).
    * @returns The attached segment.
-   * @throws {TypeError} For options of the wrong type (a fractional or NaN size, a non-integer key or mode).
+   * @throws {TypeError} For options of the wrong type (a fractional or NaN
+   *   size, a non-integer key or mode, a `removeOnExit` that is not a boolean).
    * @throws {RangeError} For a size below 1 or above `/proc/sys/kernel/shmmax`, a
    *   key outside 32 bits, a mode outside `0`–`0o777`.
    * @throws {IpcError} `EEXIST` if `exclusive` and the key is taken; `EINVAL`
@@ -174,6 +191,13 @@ export class SharedMemory extends MappedMemory {
    * shm.remove(); // destroyed once the last process detaches
    * Deno.removeSync(path);
    * ```
+   *
+   * @example Gone when the process ends, even by Ctrl+C
+   * ```ts
+   * import { SharedMemory } from "@sysipc/sysipc/shm";
+   * using shm = SharedMemory.create({ size: 4096, removeOnExit: true });
+   * console.log(shm.stat().removed); // false: removed at exit, or on SIGINT, SIGTERM, SIGHUP
+   * ```
    */
   static create(options: SharedMemoryCreateOptions): SharedMemory {
     const o = v.options(options);
@@ -181,6 +205,7 @@ export class SharedMemory extends MappedMemory {
     const size = checkSize(o.size);
     const mode = v.mode(o.mode);
     const exclusive = v.boolean(o.exclusive, "exclusive", true);
+    const atExit = v.boolean(o.removeOnExit, "removeOnExit", false);
     const flags = IPC.CREAT | (exclusive ? IPC.EXCL : 0) | mode;
     const id = sys().shmget(key, size, flags);
     if (id < 0) {
@@ -193,6 +218,7 @@ export class SharedMemory extends MappedMemory {
       const actual = ours ? size : statSize(id, key);
       const shm = new SharedMemory(id, key, actual, false, INTERNAL);
       shm.attach();
+      if (atExit) removeAtExit(id);
       return shm;
     } catch (e) {
       if (ours) sys().shmctl(id, IPC.RMID, null);
@@ -284,6 +310,34 @@ export class SharedMemory extends MappedMemory {
     );
     shm.attach();
     return shm;
+  }
+
+  /**
+   * Marks a segment for destruction by id without attaching it
+   * (`shmctl(IPC_RMID)`), as `ipcrm -m` does: the kernel frees it when the
+   * last process detaches, and its key is free for a new segment at once.
+   * Requires `--allow-ffi`.
+   *
+   * @param id The segment id (`shm.id`, or the `shmid` column of `ipcs -m`).
+   * @throws {TypeError} If `id` is not an integer.
+   * @throws {RangeError} If `id` is negative or above 2147483647.
+   * @throws {IpcError} `EINVAL` if no segment has this id (or it is fully
+   *   removed); `EPERM` if this process is neither owner nor creator.
+   *
+   * @example
+   * ```ts
+   * import { SharedMemory } from "@sysipc/sysipc/shm";
+   * using shm = SharedMemory.create({ size: 64 });
+   * SharedMemory.removeById(shm.id); // typically in another process
+   * console.log(shm.stat().removed); // true: destroyed on the last detach
+   * ```
+   */
+  static removeById(id: number): void {
+    const i = checkIpcId(id);
+    forgetOnExit(exitName(i));
+    if (sys().shmctl(i, IPC.RMID, null) < 0) {
+      throw ipcError("Cannot remove shared memory", "shmctl", errno(), `IPC_RMID, id ${i}`);
+    }
   }
 
   /** The segment id (`shmid`), what `ipcs -m` lists and `fromId()` takes. */
@@ -452,6 +506,7 @@ export class SharedMemory extends MappedMemory {
    */
   remove(): void {
     if (this.#removed) return;
+    forgetOnExit(exitName(this.#id));
     if (sys().shmctl(this.#id, IPC.RMID, null) < 0) {
       throw ipcError(
         "Cannot remove shared memory",
@@ -467,6 +522,20 @@ export class SharedMemory extends MappedMemory {
   [Symbol.dispose](): void {
     this.detach();
   }
+}
+
+/** How a segment is registered for removal at exit (and named in a warning). */
+function exitName(id: number): string {
+  return `shared memory id ${id}`;
+}
+
+/** Registers the segment `id` for removal when the process ends. */
+function removeAtExit(id: number): void {
+  removeOnExit(
+    exitName(id),
+    "shmctl IPC_RMID",
+    () => sys().shmctl(id, IPC.RMID, null) < 0 ? errno() : 0,
+  );
 }
 
 /** `shmctl(IPC_STAT)` into a fresh `struct shmid_ds`. */

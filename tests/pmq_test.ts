@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { readdirSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import process from "node:process";
-import { IpcError, PosixMessageQueue } from "./_support/lib.ts";
+import { PosixMessageQueue } from "./_support/lib.ts";
 import { tempDir, test } from "./_support/runtime.ts";
 import { isCode, isName, rejectsWith } from "./_support/reject.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
@@ -9,31 +9,12 @@ import { compileC, exampleArgv, interopFile, run, startFixture } from "./_suppor
 import { JOBS, pmqPriority } from "../examples/pmq_priority.ts";
 import { readProcText } from "./_support/procfs.ts";
 import { sleep, stillPending, takeWithRandomAborts } from "./_support/timing.ts";
+import { queueExists, queues } from "./_support/objects.ts";
 
 const dec = new TextDecoder();
 const text = (m: { data: Uint8Array }) => dec.decode(m.data);
 let names = 0;
 const freshName = () => `/sysipc_test_${process.pid}_${names++}`;
-
-/**
- * The queues of this IPC namespace: the mqueue filesystem the test runner
- * mounted (`SYSIPC_MQUEUE_DIR`), or `undefined` where it could not.
- */
-function queues(): string[] | undefined {
-  const dir = process.env.SYSIPC_MQUEUE_DIR;
-  return dir ? readdirSync(dir).map((n) => `/${n}`).sort() : undefined;
-}
-
-/** Whether a queue of this name exists. */
-function exists(name: string): boolean {
-  try {
-    PosixMessageQueue.open(name).close();
-    return true;
-  } catch (e) {
-    if (e instanceof IpcError && e.code === "ENOENT") return false;
-    throw e;
-  }
-}
 
 /**
  * Asserts that `fn` leaves the descriptors and the POSIX queues as it found
@@ -44,7 +25,7 @@ async function noLeaks(made: string[], fn: () => Promise<void> | void): Promise<
   const before = queues();
   await assertNoFdLeak(fn);
   if (before !== undefined) assert.deepEqual(queues(), before, "the POSIX queues changed");
-  for (const n of made) assert.equal(exists(n), false, `${n} was left behind`);
+  for (const n of made) assert.equal(queueExists(n), false, `${n} was left behind`);
 }
 
 /** Runs `fn` on a new queue under the leak checks, unlinking it whatever happens. */
@@ -119,7 +100,7 @@ test("POSIX queue: create(undefined) picks a unique name; the defaults come from
     PosixMessageQueue.unlink(a.name);
     PosixMessageQueue.unlink(b.name);
   }
-  assert.equal(exists(a.name), false);
+  assert.equal(queueExists(a.name), false);
 });
 
 test("POSIX queue: the highest priority first, arrival order within one; bytes and strings kept", async () => {
