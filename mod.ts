@@ -24,3 +24,4 @@ export * from "./pipe/mod.ts";
 export * from "./fifo/mod.ts";
 export * from "./sysv/mod.ts";
 export * from "./posix/mod.ts";
+export * from "./info/mod.ts";

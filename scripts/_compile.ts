@@ -57,13 +57,18 @@ async function runTsc(compilerOptions: Record<string, unknown>, files: string[])
  */
 export async function compileLibrary(outDir: string, declarations: boolean): Promise<void> {
   // The Deno backend names the `Deno` namespace; these builds have no Deno
-  // types, so it gets a stand-in (that backend only ever runs on Deno).
+  // types, so it gets a stand-in (that backend only ever runs on Deno). The
+  // few `node:` built-ins the library uses (the command line's arguments and
+  // output, exit hooks) get stand-ins too: no @types/node to pin, and none of
+  // their types reach the package's .d.ts files.
   const tmp = await Deno.makeTempDir({ prefix: "sysipc_shim_" });
   try {
     const shim = join(tmp, "deno_shim.d.ts");
     await Deno.writeTextFile(
       shim,
-      "declare namespace Deno { type ForeignLibraryInterface = any; }\ndeclare const Deno: any;\n",
+      "declare namespace Deno { type ForeignLibraryInterface = any; }\ndeclare const Deno: any;\n" +
+        'declare module "node:process" { const process: any; export default process; }\n' +
+        'declare module "node:util" { export const parseArgs: any; }\n',
     );
     await runTsc(
       {

@@ -36,8 +36,9 @@ const entry = (MODULES.find((m) => m.key === ".") ?? MODULES[0]).path.replace(/\
 const pkg = {
   name: PACKAGE,
   version: deno.version,
-  description: "Linux IPC for TypeScript: pipes, FIFOs, System V shared memory and " +
-    "semaphores, bound to libc through the runtime's FFI (Node.js via koffi, Bun, Deno).",
+  description: "Linux IPC for TypeScript: pipes, FIFOs, System V and POSIX shared memory, " +
+    "semaphores and message queues, and the sysipc command to list, inspect and reap them; " +
+    "bound to libc through the runtime's FFI (Node.js via koffi, Bun, Deno).",
   license: deno.license ?? "MIT",
   type: "module",
   // deno.json's exports, one for one: "./pipe": "./pipe/mod.ts" → ./esm/pipe/mod.{js,d.ts}.
@@ -47,11 +48,25 @@ const pkg = {
   })),
   main: `./esm/${entry}.js`,
   types: `./esm/${entry}.d.ts`,
-  files: ["esm/", "examples/", "README.md", "LICENSE"],
+  // `npx sysipc …` and `bunx sysipc …`: the command line (cli/main.ts).
+  bin: { sysipc: "./bin/sysipc.js" },
+  files: ["esm/", "bin/", "examples/", "README.md", "LICENSE"],
   os: ["linux"],
   engines: { node: ">=20.16", bun: ">=1.1", deno: ">=2.0" },
   dependencies: { koffi: "^3.3.4" },
-  keywords: ["ipc", "pipe", "fifo", "shared-memory", "semaphore", "sysv", "ffi", "linux"],
+  keywords: [
+    "ipc",
+    "pipe",
+    "fifo",
+    "shared-memory",
+    "semaphore",
+    "message-queue",
+    "sysv",
+    "posix",
+    "ffi",
+    "linux",
+    "cli",
+  ],
 };
 await Deno.writeTextFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 
@@ -62,6 +77,20 @@ for await (const e of Deno.readDir(join(root, "examples"))) {
   if (e.isFile && e.name.endsWith(".ts")) examples.push(`examples/${e.name}`);
 }
 await compileUsers({ files: examples.sort(), outDir: out });
+
+// The command's entry: cli/main.ts runs itself only as a main module, which
+// Node 20 cannot tell (no import.meta.main), so the bin calls main().
+await Deno.mkdir(join(out, "bin"));
+await Deno.writeTextFile(
+  join(out, "bin/sysipc.js"),
+  `#!/usr/bin/env node
+// sysipc: list, inspect, remove and reap IPC objects (sysipc --help).
+import process from "node:process";
+import { main } from "../esm/cli/main.js";
+process.exitCode = await main(process.argv.slice(2));
+`,
+  { mode: 0o755 },
+);
 
 await Deno.copyFile(join(root, "LICENSE"), join(out, "LICENSE"));
 await Deno.copyFile(join(root, "README.md"), join(out, "README.md"));

@@ -19,6 +19,9 @@ export { getBackend, libc } from "../../_ffi/mod.ts";
 export { IPC } from "../../sysv/_ipc.ts";
 export { MMAP, SC_PAGESIZE } from "../../_mem/mapping.ts";
 export { SHM_MODE, SHM_RDONLY, SHMID_DS } from "../../sysv/_shm_sys.ts";
+export { scanHolders } from "../../info/holders.ts";
+export { listDir, readLink, readText } from "../../_sys/procfs.ts";
+export { main as cliMain } from "../../cli/main.ts";
 
 let realDetach: ((buf: ArrayBuffer) => boolean) | undefined;
 

@@ -8,78 +8,33 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { getBackend, libc } from "./lib.ts";
+import { libc, listDir, readLink, readText } from "./lib.ts";
 
 // Deno 2.9 asks for --allow-all before it reads anything under /proc, so the
-// readers here go through libc instead (every runtime has it).
+// readers here go through libc (the library's own readers, and these calls).
 const sys = libc(
   {
     // int fcntl(int fd, int cmd, ... /* long arg */);
     fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
-    // int open(const char *pathname, int flags);
-    open: { parameters: ["buffer", "i32"], result: "i32" },
-    // ssize_t read(int fd, void *buf, size_t count);
-    read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-    // int close(int fd);
-    close: { parameters: ["i32"], result: "i32" },
-    // ssize_t readlink(const char *pathname, char *buf, size_t bufsiz);
-    readlink: { parameters: ["buffer", "buffer", "usize"], result: "isize" },
-    // DIR *opendir(const char *name);
-    opendir: { parameters: ["buffer"], result: "pointer" },
-    // struct dirent *readdir(DIR *dirp);
-    readdir: { parameters: ["pointer"], result: "pointer" },
-    // int closedir(DIR *dirp);
-    closedir: { parameters: ["pointer"], result: "i32" },
     // int statx(int dirfd, const char *pathname, int flags, unsigned int mask, struct statx *buf);
     statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   } as const,
 );
 const F_GETFD = 1;
 const F_GETFL = 3;
-const O_CLOEXEC = 0o2000000;
 
 /**
  * Reads a small text file (such as one under /proc) through libc.
  * Returns `undefined` if it cannot be opened.
  */
-export function readProcText(path: string): string | undefined {
-  const fd = sys().open(new TextEncoder().encode(path + "\0"), O_CLOEXEC);
-  if (fd < 0) return undefined;
-  try {
-    const parts: Uint8Array[] = [];
-    for (;;) {
-      const buf = new Uint8Array(4096);
-      const n = Number(sys().read(fd, buf, buf.length));
-      if (n <= 0) break;
-      parts.push(buf.subarray(0, n));
-    }
-    return parts.map((p) => new TextDecoder().decode(p)).join("");
-  } finally {
-    sys().close(fd);
-  }
-}
+export const readProcText: (path: string) => string | undefined = readText;
 
 /**
  * The names in a directory (without `.` and `..`), sorted, through libc —
  * Deno 2.9 asks for --allow-all before it lists `/dev/shm`. `undefined` if
  * it cannot be opened.
  */
-export function listDir(path: string): string[] | undefined {
-  const b = getBackend();
-  const dir = sys().opendir(new TextEncoder().encode(path + "\0"));
-  if (dir === null) return undefined;
-  const names: string[] = [];
-  try {
-    for (let e = sys().readdir(dir); e !== null; e = sys().readdir(dir)) {
-      // struct dirent: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name.
-      const name = b.readCString(b.pointerFrom(b.pointerValue(e) + 19n));
-      if (name !== "." && name !== "..") names.push(name);
-    }
-  } finally {
-    sys().closedir(dir);
-  }
-  return names.sort();
-}
+export { listDir };
 
 /** A file's permission bits (`statx`), or `undefined` if it does not exist. */
 export function fileMode(path: string): number | undefined {
@@ -114,11 +69,8 @@ export function openFds(): number[] {
 
 /** What an open descriptor is (`readlink /proc/self/fd/N`): `pipe:[1234]`, a path, … */
 export function fdTarget(fd: number): string {
-  const buf = new Uint8Array(4096);
-  const n = Number(
-    sys().readlink(new TextEncoder().encode(`/proc/self/fd/${fd}\0`), buf, buf.length),
-  );
-  return n < 0 ? "?" : new TextDecoder().decode(buf.subarray(0, n));
+  const target = readLink(`/proc/self/fd/${fd}`);
+  return typeof target === "string" ? target : "?";
 }
 
 /** The open descriptors and what each is (one closed meanwhile is left out). */

@@ -19,6 +19,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { run } from "../_support/children.ts";
+import { SharedMemory } from "../_support/lib.ts";
 import { tempDir, test } from "../_support/runtime.ts";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
@@ -128,7 +129,14 @@ test("npm pack's tarball holds the compiled modules with their types, the exampl
     assert.ok(files.includes(`esm/${m}.d.ts`), `esm/${m}.d.ts`);
   }
   for (
-    const f of ["package.json", "README.md", "LICENSE", "examples/tour.js", "examples/_run.js"]
+    const f of [
+      "package.json",
+      "README.md",
+      "LICENSE",
+      "examples/tour.js",
+      "examples/_run.js",
+      "bin/sysipc.js",
+    ]
   ) {
     assert.ok(files.includes(f), f);
   }
@@ -175,6 +183,34 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
       assert.equal(r.code, 0, r.stderr);
       assert.deepEqual(JSON.parse(r.stdout), APP_EXPECTED);
     });
+    await t.step(
+      "npx sysipc and bunx sysipc run the installed command (the package's bin)",
+      async () => {
+        const seg = SharedMemory.create({ size: 4096 });
+        try {
+          for (
+            const [cmd, args] of [
+              ["npx", ["--no-install", "sysipc"]],
+              [bun, ["x", "--bun", "sysipc"]],
+            ] as const
+          ) {
+            const r = await run(cmd, [...args, "ls", "--kind", "shm", "--json"], { cwd: dir });
+            assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+            const doc = JSON.parse(r.stdout);
+            assert.equal(doc.schema, 1);
+            assert.ok(
+              doc.objects.some((o: { id: number }) => o.id === seg.id),
+              `${cmd} lists our segment`,
+            );
+            const bad = await run(cmd, [...args, "ls", "--nope"], { cwd: dir });
+            assert.equal(bad.code, 2, `${cmd}: a usage error is status 2`);
+            assert.match(bad.stderr, /^sysipc: ls: Unknown option '--nope'/);
+          }
+        } finally {
+          seg.remove();
+        }
+      },
+    );
     await t.step(
       "the package's types check a user's TypeScript (and catch a type error)",
       async () => {
