@@ -9,12 +9,14 @@ import {
   cliMain,
   limits,
   listObjects,
+  MessageQueue,
   PosixSharedMemory,
   SemaphoreSet,
   SharedMemory,
 } from "./_support/lib.ts";
 import { childArgv, compiled, test } from "./_support/runtime.ts";
-import { run } from "./_support/children.ts";
+import { AsUser, run } from "./_support/children.ts";
+import { isRoot, readProcText } from "./_support/procfs.ts";
 import { cleanUp, startObjects } from "./_support/objects.ts";
 
 /** Runs main() here, collecting what it writes. */
@@ -272,6 +274,11 @@ test("sysipc reap: lists what a SIGKILLed process left; --yes removes exactly th
     );
     assert.match(dry.out, new RegExp(`^posix-sem +${left.made.posixSem} `, "m"));
     assert.match(dry.out, /stale objects?; run with --yes to remove/);
+    // Its semaphore set and queue are never stale: nothing tells whether a program still uses them.
+    assert.doesNotMatch(
+      dry.out,
+      new RegExp(`^(sem|msg) +(${left.made.sem}|${left.made.msg}) `, "m"),
+    );
     for (
       const name of [
         held.made.posixShm,
@@ -315,6 +322,8 @@ test("sysipc reap: lists what a SIGKILLed process left; --yes removes exactly th
       assert.ok(has((o) => "id" in o && o.id === held.made.shm), "the attached segment is kept");
       assert.ok(has((o) => "id" in o && o.id === held.made.detachedShm), "its creator lives: kept");
       if (held.made.posixMq) assert.ok(has((o) => "name" in o && o.name === held.made.posixMq));
+      assert.ok(has((o) => o.kind === "sem" && o.id === left.made.sem), "a set is never reaped");
+      assert.ok(has((o) => o.kind === "msg" && o.id === left.made.msg), "a queue is never reaped");
     }
   } finally {
     await held.proc[Symbol.asyncDispose]();
@@ -409,4 +418,78 @@ test("the command: colour only on a terminal, never with NO_COLOR; a pipe gets p
   assert.equal(piped.code, 0, piped.stderr);
   assert.doesNotMatch(piped.stdout, ESC, "a pipe: no escape codes");
   assert.match(piped.stdout, /^KIND +ID +KEY\/NAME/);
+});
+
+test({
+  name:
+    "sysipc rm without permission: one clear line naming the problem, status 1, nothing removed",
+  ignore: !isRoot(), // needs setpriv to become `nobody`
+  fn: async () => {
+    const seg = SharedMemory.create({ size: 4096 });
+    const mem = PosixSharedMemory.create(undefined, { size: 4096 });
+    try {
+      using nobody = new AsUser();
+      const r = await nobody.runFixture("cli_child.ts", ["rm", "shm", String(seg.id)]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.match(
+        r.stderr,
+        /^sysipc rm: Cannot remove shared memory \(shmctl, IPC_RMID, id \d+\): EPERM.* — permission denied: only the owner, the creator or root may do this\n$/,
+      );
+      const p = await nobody.runFixture("cli_child.ts", ["rm", "posix-shm", mem.name!]);
+      assert.equal(p.code, 1, p.stderr);
+      assert.equal(p.stderr.split("\n").length, 2, `one line: ${p.stderr}`);
+      assert.match(p.stderr, /^sysipc rm: .*(EACCES|EPERM).* — permission denied/);
+      assert.ok(
+        listObjects().some((o) => "id" in o && o.id === seg.id),
+        "the segment is still there",
+      );
+      assert.ok(listObjects().some((o) => "name" in o && o.name === mem.name), "the memory too");
+    } finally {
+      seg.detach();
+      seg.remove();
+      mem.close();
+      mem.unlink();
+    }
+  },
+});
+
+// kernel.msgmni is per IPC namespace: in the runner's private one, root may
+// lower it to watch the warning come, and nothing outside sees the change.
+test({
+  name: "sysipc limits warns above 80% of a limit and names the command that raises it",
+  ignore: !privateNamespace,
+  fn: async () => {
+    const path = "/proc/sys/kernel/msgmni";
+    const before = readProcText(path)!.trim();
+    // Through sh: Deno asks for --allow-all before it writes under /proc.
+    const set = async (value: string) => {
+      const r = await run("sh", ["-c", `echo ${value} > ${path}`]);
+      assert.equal(r.code, 0, r.stderr);
+    };
+    const have = listObjects({ kinds: ["msg"] }).length;
+    const queues = [MessageQueue.create(), MessageQueue.create(), MessageQueue.create()];
+    try {
+      await set(String(have + 3)); // all used: 100%
+      const { out } = await sysipc("limits");
+      assert.match(out, /^MSGMNI +Number of message queues +\d+ +\d+ +100\.00%$/m);
+      assert.match(
+        out,
+        new RegExp(
+          `^warning: MSGMNI at 100\\.00% \\(${have + 3} of ${
+            have + 3
+          } objects\\)\n {2}fix: sysctl -w kernel\\.msgmni=${2 * (have + 3)}$`,
+          "m",
+        ),
+      );
+      const doc = JSON.parse((await sysipc("limits", "--json")).out);
+      const w = doc.warnings.find((x: { resource: string }) => x.resource === "MSGMNI");
+      assert.equal(w.fix, `sysctl -w kernel.msgmni=${2 * (have + 3)}`);
+      await set(String(have + 30)); // 10%: no warning
+      assert.doesNotMatch((await sysipc("limits")).out, /warning: MSGMNI/);
+    } finally {
+      await set(before);
+      for (const q of queues) q.remove();
+    }
+  },
 });

@@ -18,6 +18,8 @@ export interface Made {
   posixShm: string;
   posixSem: string;
   posixMq?: string;
+  sem?: number;
+  msg?: number;
 }
 
 /**
