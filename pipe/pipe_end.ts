@@ -178,7 +178,8 @@ export class PipeEnd {
    *
    * @param into Where to put the bytes.
    * @returns The number of bytes read, or `null` at end of file (every writer closed).
-   * @throws {TypeError} If `into` is not a `Uint8Array`.
+   * @throws {TypeError} If `into` is not a `Uint8Array`, or is detached
+   *   (transferred) while the read waits — then nothing was read.
    * @throws {IpcError} `EBADF` after `close()`, or the OS error of `read`.
    *
    * @example
@@ -205,6 +206,11 @@ export class PipeEnd {
       spins = 0;
       await this.#wait("read");
       this.#ensureOpen("read");
+      // Transferred away while we waited: reading on would be a false end of
+      // file (Bun, Node) or an engine error (Deno). The bytes stay in the pipe.
+      if (into.byteLength === 0) {
+        throw detached("into", "read()", "nothing was read; the data stays in the pipe");
+      }
     }
   }
 
@@ -215,7 +221,9 @@ export class PipeEnd {
    *
    * @param data The bytes to write.
    * @returns `data.byteLength`, once every byte is in the pipe.
-   * @throws {TypeError} If `data` is not a `Uint8Array`.
+   * @throws {TypeError} If `data` is not a `Uint8Array`, or is detached
+   *   (transferred) while the write waits: its `bytesWritten` says how many
+   *   bytes were written before.
    * @throws {IpcError} `EPIPE` if every reader has closed (the process is not
    *   killed), `EBADF` after `close()`.
    *
@@ -241,17 +249,22 @@ export class PipeEnd {
       return Promise.reject(e);
     }
     this.#queued++;
-    const run = this.#writing.then(() => this.#writeAll(data, done)).finally(() => {
+    const total = data.byteLength;
+    const run = this.#writing.then(() => this.#writeAll(data, done, total)).finally(() => {
       this.#queued--;
     });
     this.#writing = run.catch(() => {});
     return run;
   }
 
-  async #writeAll(data: Uint8Array, off: number): Promise<number> {
+  async #writeAll(data: Uint8Array, off: number, total: number): Promise<number> {
     let spins = 0;
-    while (off < data.byteLength) {
+    while (off < total) {
       this.#ensureOpen("write");
+      if (data.byteLength !== total) {
+        // Transferred away while we waited: what is left is gone, not written.
+        throw detached("data", "write()", `${off} of ${total} bytes had been written`, off);
+      }
       const n = this.#try("write", off === 0 ? data : data.subarray(off));
       if (n >= 0) {
         off += n;
@@ -265,7 +278,7 @@ export class PipeEnd {
       spins = 0;
       await this.#wait("write");
     }
-    return data.byteLength;
+    return total;
   }
 
   /**
@@ -387,4 +400,16 @@ const ADOPT: unique symbol = Symbol("sysipc.adopt");
  */
 export function adoptFd(fd: number): PipeEnd {
   return new (PipeEnd as unknown as new (fd: number, internal: symbol) => PipeEnd)(fd, ADOPT);
+}
+
+/**
+ * The error of a buffer detached (transferred, or its `ArrayBuffer` resized
+ * away) while a `read()` or `write()` waited: a `TypeError` that says what
+ * happened to the bytes, with `bytesWritten` for a write.
+ */
+function detached(name: string, call: string, outcome: string, bytesWritten?: number): TypeError {
+  const e = new TypeError(
+    `${name} was detached while ${call} waited (transferred or resized away): ${outcome}`,
+  );
+  return bytesWritten === undefined ? e : Object.assign(e, { bytesWritten });
 }

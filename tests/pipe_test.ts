@@ -234,6 +234,57 @@ test("closing an end while a read waits rejects that read with EBADF", async () 
   await assert.rejects(r, (e: unknown) => e instanceof IpcError && e.code === "EBADF");
 });
 
+/** Detaches a buffer the way a program hands it to a Worker: transferred away. */
+const transferAway = (buf: ArrayBufferLike) =>
+  structuredClone(buf, { transfer: [buf as ArrayBuffer] });
+
+test("a buffer transferred away while read() waits: a TypeError that says so, and the data stays in the pipe", async () => {
+  using p = pipe();
+  const into = new Uint8Array(16);
+  const r = p.readEnd.read(into);
+  await sleep(20);
+  transferAway(into.buffer);
+  await p.writeEnd.write(new TextEncoder().encode("abc"));
+  await assert.rejects(r, {
+    name: "TypeError",
+    message:
+      /^into was detached while read\(\) waited .*: nothing was read; the data stays in the pipe$/,
+  });
+  const rest = new Uint8Array(16);
+  assert.equal(await p.readEnd.read(rest), 3, "not a false end of file: the bytes are there");
+  assert.equal(new TextDecoder().decode(rest.subarray(0, 3)), "abc");
+});
+
+test("data transferred away while write() waits on a full pipe: a TypeError with bytesWritten, never a silent 0", async () => {
+  using p = pipe();
+  const cap = p.writeEnd.capacity;
+  const data = new Uint8Array(cap + 100).fill(7);
+  const w = p.writeEnd.write(data); // fills the pipe, then waits with 100 bytes to go
+  await sleep(20);
+  assert.ok(await stillPending(w, 10));
+  transferAway(data.buffer);
+  const drain = new Uint8Array(cap * 2);
+  let got = 0;
+  while (got < cap) got += (await p.readEnd.read(drain.subarray(got)))!;
+  await assert.rejects(w, (e: unknown) => {
+    assert.ok(e instanceof TypeError);
+    assert.match(
+      e.message,
+      new RegExp(
+        `^data was detached while write\\(\\) waited .*: ${cap} of ${
+          cap + 100
+        } bytes had been written$`,
+      ),
+    );
+    assert.equal((e as TypeError & { bytesWritten: number }).bytesWritten, cap);
+    return true;
+  });
+  assert.equal(got, cap, "exactly what bytesWritten says reached the pipe");
+  assert.ok(drain.subarray(0, cap).every((b) => b === 7));
+  p.writeEnd.close();
+  assert.equal(await p.readEnd.read(drain), null, "nothing else was written");
+});
+
 test("bad input gets a clear error, never a crash or hang", async (t) => {
   await t.step("fromFd: negative, fractional, not a number, closed", () => {
     assert.throws(() => PipeEnd.fromFd(-1), {
