@@ -6,9 +6,9 @@
 import { cString, libc } from "../_ffi/mod.ts";
 import { Errno, errno } from "../_sys/errno.ts";
 import { removeOnExit } from "../_sys/exit_cleanup.ts";
-import { fileType, S_IFIFO } from "../_sys/stat.ts";
+import { fdStat, fileType, S_IFIFO } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
-import { ipcError } from "../errors.ts";
+import { IpcError, ipcError } from "../errors.ts";
 import { adoptFd, type PipeEnd } from "../pipe/pipe_end.ts";
 import { F, O_CLOEXEC, sys as pipeSys } from "../pipe/_sys.ts";
 
@@ -31,6 +31,8 @@ const sys = libc(
     },
     // int chmod(const char *pathname, mode_t mode);
     chmod: { parameters: ["buffer", "u32"], result: "i32" },
+    // int close(int fd);
+    close: { parameters: ["i32"], result: "i32" },
     // char *getcwd(char *buf, size_t size);
     getcwd: { parameters: ["buffer", "usize"], result: "pointer" },
     // int unlink(const char *pathname);
@@ -96,9 +98,42 @@ export function mkfifo(path: string | URL, options?: MkfifoOptions): void {
   const absolute = atExit && !p.startsWith("/") ? `${cwd()}/${p}` : p;
   const c = cString(p);
   if (sys().mkfifo(c, mode) < 0) throw ipcError("Cannot create FIFO", "mkfifo", errno(), p, p);
-  // mkfifo applies the umask; set the mode the caller asked for exactly.
-  if (sys().chmod(c, mode) < 0) throw ipcError("Cannot set FIFO mode", "chmod", errno(), p, p);
+  setModeExactly(c, p, mode);
   if (atExit) removeAtExit(absolute);
+}
+
+const O_PATH = 0o10000000;
+const O_NOFOLLOW = 0o400000;
+
+/**
+ * mkfifo applies the umask: set the mode the caller asked for exactly — on
+ * the FIFO just made, never on what someone may have swapped in at `path`
+ * since (a symbolic link to their file, which `chmod(path)` would follow).
+ * So: take hold of what is at `path` without following a link (`O_PATH |
+ * O_NOFOLLOW`), check that it is a FIFO, and change the mode of that inode
+ * through the descriptor (`/proc/self/fd/N` names the inode, not the path).
+ */
+function setModeExactly(c: Uint8Array<ArrayBuffer>, p: string, mode: number): void {
+  const fd = sys().open(c, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) throw ipcError("Cannot set FIFO mode", "open", errno(), p, p);
+  try {
+    const st = fdStat(fd);
+    if ("errno" in st) throw ipcError("Cannot set FIFO mode", "statx", st.errno, p, p);
+    if (st.type !== S_IFIFO) {
+      throw new IpcError(
+        `Cannot set FIFO mode (chmod, ${p}): EEXIST — the FIFO was replaced before its mode ` +
+          "was set; nothing else was changed",
+        Errno.EEXIST,
+        "chmod",
+        { path: p },
+      );
+    }
+    if (sys().chmod(cString(`/proc/self/fd/${fd}`), mode) < 0) {
+      throw ipcError("Cannot set FIFO mode", "chmod", errno(), p, p);
+    }
+  } finally {
+    sys().close(fd);
+  }
 }
 
 /** Registers the FIFO at the absolute path `abs` for removal when the process ends. */

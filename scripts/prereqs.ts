@@ -9,7 +9,8 @@
  *   scripts leaves a stub);
  * - Node.js and npm (the Node suite, the npm package tests);
  * - a C compiler (`cc`) for the seed's own C programs;
- * - Debian's `python3-sysv-ipc` and `python3-numpy` for the Python interop
+ * - Debian's `strace` (the FIFO tests delay a syscall with it), and
+ *   Debian's `python3-sysv-ipc` and `python3-numpy` for the Python interop
  *   tests and examples — installed with `apt-get` when missing and we are
  *   root; otherwise a clear message says what to install.
  *
@@ -75,6 +76,9 @@ const missing: string[] = [];
 for (const [module, pkg] of Object.entries(PYTHON_PACKAGES)) {
   if (!await ok(PYTHON, ["-c", `import ${module}`])) missing.push(pkg);
 }
+// strace widens a race window in the FIFO tests (delayed chmod), as an attacker would.
+const haveStrace = () => ok("strace", ["-V"]);
+if (!await haveStrace()) missing.push("strace");
 if (missing.length > 0) {
   const id = await new Deno.Command("id", { args: ["-u"], stdout: "piped" }).output();
   const root = new TextDecoder().decode(id.stdout).trim() === "0";
@@ -92,6 +96,7 @@ if (missing.length > 0) {
       problems.push(`Python's ${module} for ${PYTHON}: apt-get install ${pkg}`);
     }
   }
+  if (!await haveStrace()) problems.push("strace: apt-get install strace");
 }
 
 if (problems.length > 0) {

@@ -1,9 +1,25 @@
 import assert from "node:assert/strict";
-import { rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  lstatSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { IpcError, mkfifo, openFifo, PipeEnd } from "./_support/lib.ts";
 import { tempDir as makeTempDir, test } from "./_support/runtime.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
-import { compileC, exampleArgv, exists, interopFile, run, start } from "./_support/children.ts";
+import {
+  compileC,
+  exampleArgv,
+  exists,
+  fixtureArgv,
+  interopFile,
+  run,
+  start,
+} from "./_support/children.ts";
 import { fdFlags } from "./_support/procfs.ts";
 import { sleep, stillPending } from "./_support/timing.ts";
 
@@ -30,6 +46,50 @@ test("mkfifo() makes a FIFO with mode 0o600 by default, or the mode asked", () =
     assert.equal(statSync(`${dir}/b`).mode & 0o777, 0o644);
   } finally {
     removeDir(dir);
+  }
+});
+
+test("mkfifo()'s mode never lands on a file a symlink swapped in before it was set (chmod delayed by strace)", async () => {
+  const dir = tempDir();
+  try {
+    const path = `${dir}/fifo`;
+    const victim = `${dir}/victim`;
+    writeFileSync(victim, "secret", { mode: 0o600 });
+    chmodSync(victim, 0o600);
+    // The child's chmod calls wait 1.5 s: between mkfifo() and the mode, we
+    // replace the FIFO by a symbolic link to the victim, atomically.
+    const [cmd, args] = fixtureArgv("mkfifo_child.ts", [path, "666"]);
+    const delayed = [
+      "-f",
+      "-qq",
+      "-o",
+      "/dev/null",
+      "-e",
+      "trace=chmod,fchmodat",
+      "-e",
+      "inject=chmod,fchmodat:delay_enter=1500000",
+      cmd,
+      ...args,
+    ];
+    await using child = start("strace", delayed);
+    const deadline = Date.now() + 30_000;
+    while (!lstatSync(path, { throwIfNoEntry: false })?.isFIFO()) {
+      assert.ok(Date.now() < deadline, "the child made no FIFO");
+      await sleep(1);
+    }
+    symlinkSync(victim, `${dir}/link`);
+    renameSync(`${dir}/link`, path);
+    const out = await child.output();
+    assert.equal(out.code, 0, out.stderr);
+    const report = JSON.parse(out.stdout);
+    // Our open(O_PATH|O_NOFOLLOW) came before the swap (the mode went to the
+    // FIFO's inode) or after it (the swap was noticed): either way, not the victim.
+    if (!report.ok) {
+      assert.match(report.message, /EEXIST — the FIFO was replaced before its mode was set/);
+    }
+    assert.equal(statSync(victim).mode & 0o777, 0o600, "the victim's mode is untouched");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
