@@ -22,12 +22,14 @@ const sys = libc(
     mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
     // int open(const char *pathname, int flags, ... /* mode_t mode */);  (no O_CREAT here: no mode)
     open: { parameters: ["buffer", "i32"], result: "i32" },
-    // The same call off the JavaScript thread: a blocking FIFO open waits for the peer there.
+    // The same call on a thread of the library's own, where a FIFO open waits
+    // for its peer: a signal interrupts it (EINTR, never restarted) and its
+    // errno is read there (`cancellable`).
     open_blocking: {
       name: "open",
       parameters: ["buffer", "i32"],
       result: "i32",
-      nonblocking: true,
+      cancellable: true,
     },
     // int chmod(const char *pathname, mode_t mode);
     chmod: { parameters: ["buffer", "u32"], result: "i32" },
@@ -160,7 +162,11 @@ function cwd(): string {
 
 /** Options for {@linkcode openFifo}. */
 export interface OpenFifoOptions {
-  /** Cancels a pending open (the promise rejects with `signal.reason`). */
+  /**
+   * Cancels a pending open: the promise rejects with `signal.reason`, and
+   * no other process waiting on the FIFO notices. An open that completed as
+   * the signal fired resolves all the same.
+   */
   signal?: AbortSignal;
 }
 
@@ -229,38 +235,31 @@ export async function openFifo(
     if (type !== S_IFIFO) throw new TypeError(`Not a FIFO: ${p}`);
   }
 
-  // Slow path: a blocking open on a worker thread, which returns when the peer opens.
-  let aborted = false;
-  const onAbort = () => {
-    aborted = true;
-    // Unblock our own pending open by briefly becoming its peer.
-    const peer = sys().open(c, (access === "read" ? O_WRONLY : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
-    if (peer >= 0) queueMicrotask(() => pipeSys().close(peer));
-  };
-  signal?.addEventListener("abort", onAbort, { once: true });
-  let fd: number;
-  try {
-    for (;;) {
-      fd = await sys().open_blocking(c, flags);
-      if (fd >= 0 || aborted) break;
-      // errno is lost off-thread: learn it from a synchronous, non-blocking retry.
-      const again = sys().open(c, flags | O_NONBLOCK);
-      if (again >= 0) {
-        fd = again; // adopt() clears O_NONBLOCK
-        break;
-      }
-      const e = errno();
-      if (e === Errno.EINTR || e === Errno.ENXIO) continue;
-      throw ipcError("Cannot open FIFO", "open", e, p, p);
+  // Slow path: a blocking open on a thread of our own, which returns when the
+  // peer opens. An abort interrupts that open (a signal: EINTR) — it never
+  // becomes the peer itself, which would release every other process
+  // waiting on the FIFO too (a shell's `echo > fifo` would write to a reader
+  // that then vanishes; a `cat fifo` would see end of file). Any other
+  // interruption (a signal handler of the program's) opens again, blocking:
+  // a reader's non-blocking retry would succeed with no writer at all.
+  for (;;) {
+    const call = sys().open_blocking(c, flags);
+    const cancel = () => call.cancel();
+    signal?.addEventListener("abort", cancel, { once: true });
+    let outcome;
+    try {
+      outcome = await call.done;
+    } finally {
+      signal?.removeEventListener("abort", cancel);
     }
-  } finally {
-    signal?.removeEventListener("abort", onAbort);
+    // Opened, even if the abort came meanwhile: keep it (closing it now
+    // would be the disturbance we avoid), as a queue keeps a received message.
+    if (outcome.result >= 0) return adopt(outcome.result, p);
+    if (outcome.errno !== Errno.EINTR) {
+      throw ipcError("Cannot open FIFO", "open", outcome.errno, p, p);
+    }
+    signal?.throwIfAborted();
   }
-  if (aborted) {
-    if (fd >= 0) pipeSys().close(fd);
-    throw signal!.reason;
-  }
-  return adopt(fd, p);
 }
 
 function adopt(fd: number, path: string): PipeEnd {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import process from "node:process";
 import {
   chmodSync,
   lstatSync,
@@ -8,7 +9,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { IpcError, mkfifo, openFifo, PipeEnd } from "./_support/lib.ts";
+import { IpcError, libc, mkfifo, openFifo, PipeEnd } from "./_support/lib.ts";
 import { tempDir as makeTempDir, test } from "./_support/runtime.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
 import {
@@ -20,7 +21,7 @@ import {
   run,
   start,
 } from "./_support/children.ts";
-import { fdFlags } from "./_support/procfs.ts";
+import { fdFlags, listDir, readProcText } from "./_support/procfs.ts";
 import { sleep, stillPending } from "./_support/timing.ts";
 
 const enc = new TextEncoder();
@@ -172,6 +173,95 @@ test("openFifo() meets a peer already waiting in open(): a waiting writer is not
     removeDir(dir);
   }
 });
+
+test("aborting our pending openFifo() is invisible to other processes waiting on the same FIFO", async (t) => {
+  const dir = tempDir();
+  try {
+    await t.step(
+      "a shell blocked in `echo > fifo` stays blocked, then delivers to the real reader",
+      async () => {
+        const path = `${dir}/w`;
+        mkfifo(path);
+        await using shell = start("sh", ["-c", `echo data > '${path}' && echo written`]);
+        const ac = new AbortController();
+        // Our writer waits for a reader too; then we give up.
+        const ours = openFifo(path, "write", { signal: ac.signal });
+        assert.ok(await stillPending(ours, 100));
+        ac.abort(new Error("gave up"));
+        await assert.rejects(ours, { message: "gave up" });
+        assert.ok(
+          await stillPending(shell.status, 300),
+          "the shell was not released (no SIGPIPE, no lost data)",
+        );
+        using reader = await openFifo(path, "read");
+        assert.equal(await new Response(reader.readable).text(), "data\n");
+        const out = await shell.output();
+        assert.deepEqual([out.code, out.stdout], [0, "written\n"]);
+      },
+    );
+    await t.step(
+      "a `cat fifo` blocked in open() sees no end of file; it reads what the real writer sends",
+      async () => {
+        const path = `${dir}/r`;
+        mkfifo(path);
+        await using cat = start("cat", [path]);
+        const ac = new AbortController();
+        const ours = openFifo(path, "read", { signal: ac.signal });
+        assert.ok(await stillPending(ours, 100));
+        ac.abort(new Error("gave up"));
+        await assert.rejects(ours, { message: "gave up" });
+        assert.ok(await stillPending(cat.status, 300), "cat did not see end of file");
+        using writer = await openFifo(path, "write");
+        await writer.write(enc.encode("for cat"));
+        writer.close();
+        assert.equal((await cat.output()).stdout, "for cat");
+      },
+    );
+  } finally {
+    removeDir(dir);
+  }
+});
+
+test("a signal that interrupts the blocked open(2) (no SA_RESTART) does not make openFifo() resolve without a writer", async () => {
+  const dir = tempDir();
+  try {
+    const path = `${dir}/f`;
+    mkfifo(path);
+    const reading = openFifo(path, "read");
+    assert.ok(await stillPending(reading, 100));
+    // Find the thread blocked in openat(2) on our behalf and interrupt it
+    // with a signal whose handler has no SA_RESTART (the library's own).
+    const openat = process.arch === "arm64" ? 56 : 257;
+    const blocked = (listDir("/proc/self/task") ?? []).filter((tid) =>
+      readProcText(`/proc/self/task/${tid}/syscall`)?.startsWith(`${openat} `)
+    );
+    assert.equal(blocked.length, 1, "one thread waits in openat");
+    const sig = signals();
+    for (let i = 0; i < 5; i++) {
+      assert.equal(
+        sig.tgkill(process.pid, Number(blocked[0]), sig.__libc_current_sigrtmin() + 8),
+        0,
+      );
+      await sleep(20);
+    }
+    assert.ok(await stillPending(reading, 200), "still waiting for a writer");
+    using writer = await openFifo(path, "write");
+    using reader = await reading;
+    await writer.write(enc.encode("x"));
+    const buf = new Uint8Array(4);
+    assert.equal(await reader.read(buf), 1);
+  } finally {
+    removeDir(dir);
+  }
+});
+
+/** tgkill(2) and SIGRTMIN, through libc. */
+const signals = libc(
+  {
+    tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
+    __libc_current_sigrtmin: { parameters: [], result: "i32" },
+  } as const,
+);
 
 test("an AbortSignal cancels a pending openFifo() for either side, leaving no descriptor", async () => {
   const dir = tempDir();
