@@ -347,13 +347,21 @@ test("dispose cancels the handle's waits with AbortError and makes it unusable",
 test("receives cancelled at random moments under traffic lose and duplicate nothing", async () => {
   await withQueue({ maxBytes: 2048 }, async (q) => {
     const count = 2000;
-    // The sender pauses 4 ms after every 25 messages, so the queue runs dry
-    // often and receives park (and get cancelled) however the machine is loaded.
-    await using child = startChild("send", q.id, count, 1, 16, 25, 4);
-    const { got, cancelled } = await takeWithRandomAborts(count, async (signal) => {
-      const m = await q.receive({ signal, timeout: 20_000 });
-      return Number(text(m).replace(/\.+$/, "").split(":")[1]);
+    // After every 25 messages the sender waits for the queue to run dry, then
+    // for our go-ahead, which we give once a receive was cancelled: receives
+    // park and get cancelled however slow the machine makes either side.
+    await using child = startFixture("msg_child.ts", ["send", q.id, count, 1, 16, 25, "go"], {
+      stdin: "pipe",
     });
+    const { got, cancelled } = await takeWithRandomAborts(
+      count,
+      async (signal) => {
+        const m = await q.receive({ signal, timeout: 20_000 });
+        return Number(text(m).replace(/\.+$/, "").split(":")[1]);
+      },
+      () => void child.send("go").catch(() => {}),
+    );
+    child.stdin!.close(); // no more go-aheads: the sender may exit
     assert.equal((await child.output()).stdout.trim(), "sent");
     assert.deepEqual(
       got,

@@ -208,13 +208,18 @@ test("POSIX queue: messages() yields until the handle is closed, and ends with t
 test("POSIX queue: receives cancelled at random moments under traffic lose and duplicate nothing", async () => {
   await withQueue({ maxMessages: 10, messageSize: 16 }, async (q) => {
     const count = 1500;
-    // Pauses of 4 ms every 25 messages: the queue runs dry often, so receives
-    // park (and get cancelled) however the machine is loaded.
-    await using child = startFixture("pmq_child.ts", ["send", q.name, count, 0, 25, 4]);
+    // After every 25 messages the sender waits for the queue to run dry, then
+    // for our go-ahead, which we give once a receive was cancelled: receives
+    // park and get cancelled however slow the machine makes either side.
+    await using child = startFixture("pmq_child.ts", ["send", q.name, count, 0, 25, "go"], {
+      stdin: "pipe",
+    });
     const { got, cancelled } = await takeWithRandomAborts(
       count,
       async (signal) => Number(text(await q.receive({ signal, timeout: 20_000 }))),
+      () => void child.send("go").catch(() => {}),
     );
+    child.stdin!.close(); // no more go-aheads: the sender may exit
     assert.equal(await child.stdout.next(), "sent");
     assert.deepEqual(
       got,

@@ -171,8 +171,13 @@ test("nothing lost to cancellation: 1,500 units posted by a C process, taken by 
   await withSem(0, async (sem) => {
     const N = 1500;
     const peer = await posixPeer();
-    // One unit every ~300 µs: most acquires park, and many are aborted parked.
-    await using poster = start(peer, ["sem-post", sem.name!, String(N), "300"]);
+    // One unit every ~300 µs, and after every 25 the poster waits until all
+    // are taken, then for our go-ahead, which we give once an acquire was
+    // cancelled: acquires park and get aborted however slow the machine
+    // makes either side.
+    await using poster = start(peer, ["sem-post", sem.name!, String(N), "300", "25", "go"], {
+      stdin: "pipe",
+    });
     let taken = 0;
     let cancelled = 0;
     while (taken + sem.value < N || (await stillPending(poster.status, 0))) {
@@ -184,11 +189,13 @@ test("nothing lost to cancellation: 1,500 units posted by a C process, taken by 
       } catch (e) {
         assert.ok(e instanceof DOMException && e.name === "AbortError", String(e));
         cancelled++;
+        void poster.send("go").catch(() => {});
       } finally {
         clearTimeout(timer);
       }
       if (taken + cancelled > 20 * N) break;
     }
+    poster.stdin!.close(); // no more go-aheads
     assert.equal((await poster.output()).stdout.trim(), "posted");
     assert.equal(taken + sem.value, N, `taken ${taken} + left ${sem.value}`);
     assert.ok(taken > 0 && cancelled > 0, `taken ${taken}, cancelled ${cancelled}`);

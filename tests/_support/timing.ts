@@ -69,11 +69,15 @@ export async function ticksDuring<T>(
  *
  * @param count How many results to collect.
  * @param receive One receive, honouring `signal`.
+ * @param onCancel Called after each cancellation (a sender that paused on an
+ *   empty queue until one happened goes on: so some receives are cancelled
+ *   however slow the machine makes either side).
  * @returns The results in the order received, and how many calls were cancelled.
  */
 export async function takeWithRandomAborts<T>(
   count: number,
   receive: (signal: AbortSignal) => Promise<T>,
+  onCancel: () => void = () => {},
 ): Promise<{ got: T[]; cancelled: number }> {
   const got: T[] = [];
   let cancelled = 0;
@@ -85,6 +89,7 @@ export async function takeWithRandomAborts<T>(
     } catch (e) {
       if (!(e instanceof DOMException && e.name === "AbortError")) throw e;
       cancelled++;
+      onCancel();
     } finally {
       clearTimeout(timer);
     }

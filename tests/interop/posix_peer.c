@@ -4,7 +4,11 @@
  *
  *   posix_peer shm-create NAME SIZE TEXT   create (0600), set the size, write TEXT\0 at 0
  *   posix_peer shm-write NAME TEXT          open, print the string at 0, write TEXT\0 at 64
- *   posix_peer sem-post NAME N [USEC]       sem_post N times (sleeping USEC µs before each)
+ *   posix_peer sem-post NAME N [USEC [EVERY PAUSE]]
+ *                                           sem_post N times (sleeping USEC µs before each);
+ *                                           after every EVERY posts, wait until the value is
+ *                                           back to 0 (all taken), then PAUSE µs more — or,
+ *                                           with PAUSE "go", until a line arrives on stdin
  *   posix_peer sem-wait NAME N              sem_wait N times, print "done"
  *   posix_peer sem-pong A B ROUNDS          ROUNDS times: sem_wait(A), sem_post(B)
  *   posix_peer shm-sem-init NAME OFF VALUE  sem_init(pshared 1) inside the memory at OFF
@@ -65,12 +69,29 @@ int main(int argc, char **argv) {
     char *p = map_named(argv[2], &size);
     printf("%s\n", p);
     strcpy(p + 64, argv[3]);
-  } else if (!strcmp(mode, "sem-post") && (argc == 4 || argc == 5)) {
+  } else if (!strcmp(mode, "sem-post") && (argc == 4 || argc == 5 || argc == 7)) {
     sem_t *s = open_sem(argv[2]);
-    int pause = argc == 5 ? atoi(argv[4]) : 0;
-    for (int i = atoi(argv[3]); i > 0; i--) {
+    int pause = argc >= 5 ? atoi(argv[4]) : 0;
+    int every = argc == 7 ? atoi(argv[5]) : 0, dry = argc == 7 ? atoi(argv[6]) : 0;
+    int go = argc == 7 && !strcmp(argv[6], "go");
+    int n = atoi(argv[3]);
+    for (int i = 1; i <= n; i++) {
       if (pause > 0) usleep(pause);
       if (sem_post(s) < 0) die("sem_post");
+      if (every > 0 && i % every == 0) {
+        // Let it run dry, however slow the taker is: its waits then park.
+        int value;
+        do {
+          usleep(100);
+          if (sem_getvalue(s, &value) < 0) die("sem_getvalue");
+        } while (value > 0);
+        if (go) {
+          char line[16];
+          if (!fgets(line, sizeof line, stdin)) go = 0; // the test is done pacing us
+        } else {
+          usleep(dry);
+        }
+      }
     }
     printf("posted\n");
   } else if (!strcmp(mode, "sem-wait") && argc == 4) {
