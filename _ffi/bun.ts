@@ -133,6 +133,7 @@ export function bunBackend(): Backend {
     pointerFrom(address: bigint): Pointer {
       return address === 0n ? null : (Number(address) as unknown as Pointer);
     },
+    maxBufferBytes: 2 ** 32,
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       if (length === 0) return new ArrayBuffer(0); // toArrayBuffer refuses 0
       return ffi.toArrayBuffer(p as unknown as number, 0, length);

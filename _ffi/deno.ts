@@ -68,6 +68,7 @@ export function denoBackend(): Backend {
     pointerFrom(address: bigint): Pointer {
       return D.UnsafePointer.create(address) as unknown as Pointer;
     },
+    maxBufferBytes: Number.MAX_SAFE_INTEGER,
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       return D.UnsafePointerView.getArrayBuffer(p as AnyPointer, length);
     },

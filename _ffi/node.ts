@@ -182,6 +182,7 @@ export function nodeBackend(): Backend {
     pointerFrom(address: bigint): Pointer {
       return address === 0n ? null : (address as unknown as Pointer);
     },
+    maxBufferBytes: 2 ** 32,
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       return koffi.view(p, length);
     },

@@ -116,6 +116,12 @@ export interface Backend {
   pointerFrom(address: bigint): Pointer;
   /** A zero-copy `ArrayBuffer` over `length` bytes of native memory at `p`. */
   arrayBufferAt(p: Pointer, length: number): ArrayBuffer;
+  /**
+   * The most bytes {@linkcode arrayBufferAt} can wrap: 2³² on Node.js with
+   * koffi (beyond, koffi aborts the process) and on Bun ("Out of memory"),
+   * measured with Node 20.20 and Bun 1.4.5; no limit short of 2⁵³ on Deno.
+   */
+  readonly maxBufferBytes: number;
   /** Reads a pointer-sized value at `p + offset`. */
   readPointer(p: Pointer, offset?: number): Pointer;
   /** Reads a NUL-terminated UTF-8 string at `p`. */

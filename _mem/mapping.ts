@@ -208,6 +208,14 @@ export class Mapping {
   /** @param src The mapped range and how to unmap it. */
   constructor(src: MappingSource) {
     const b = getBackend();
+    if (src.size > b.maxBufferBytes) {
+      // Wrapping it would abort the process (koffi) or fail obscurely (Bun).
+      src.unmap();
+      throw new RangeError(
+        `Cannot map ${src.label}: its ${src.size} bytes are more than ${b.name} can make one ` +
+          `ArrayBuffer of (${b.maxBufferBytes}); Deno maps it`,
+      );
+    }
     this.#src = src;
     this.#address = b.pointerValue(src.pointer);
     this.#buffer = b.arrayBufferAt(src.pointer, src.size);
@@ -463,4 +471,22 @@ export function liveMapping(owner: object, what: string): Mapping {
   const m = host.current();
   if (m === null) throw host.unmapped(what);
   return m;
+}
+
+/**
+ * The bound every size of memory to map shares: the most bytes this
+ * runtime can wrap in one `ArrayBuffer` (see `Backend.maxBufferBytes`).
+ *
+ * @param max The bound from elsewhere (the kernel's), and where it comes from.
+ */
+export function mappableRange(
+  max: number | bigint,
+  limit: string,
+): { max: number | bigint; limit: string } {
+  const b = getBackend();
+  // (Deno's bound is Number.MAX_SAFE_INTEGER: a JavaScript limit, not the runtime's.)
+  if (b.maxBufferBytes < Number.MAX_SAFE_INTEGER && BigInt(b.maxBufferBytes) < BigInt(max)) {
+    return { max: b.maxBufferBytes, limit: `the largest ArrayBuffer ${b.name} can map` };
+  }
+  return { max, limit };
 }

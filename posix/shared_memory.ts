@@ -16,6 +16,7 @@ import { IpcError } from "../errors.ts";
 import {
   hostMapping,
   liveMapping,
+  mappableRange,
   Mapping,
   mapShared,
   pagesize,
@@ -74,8 +75,7 @@ const closer = new FinalizationRegistry<number>((fd) => {
 function checkSize(size: unknown, name = "size"): number {
   return v.integer(size, name, {
     min: 1,
-    max: Number.MAX_SAFE_INTEGER,
-    limit: "Number.MAX_SAFE_INTEGER",
+    ...mappableRange(Number.MAX_SAFE_INTEGER, "Number.MAX_SAFE_INTEGER"),
   });
 }
 
@@ -506,6 +506,7 @@ export class PosixSharedMemory extends MappedMemory {
       max: Number.MAX_SAFE_INTEGER,
       limit: "the current size (shrinking would kill every process touching the lost pages)",
     });
+    checkSize(n); // what this runtime can map
     if (n === this.#size) return;
     const what = "Cannot resize shared memory";
     const label = this.#label();

@@ -13,7 +13,7 @@ import { errno } from "../_sys/errno.ts";
 import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import * as v from "../_sys/validate.ts";
 import { ipcError } from "../errors.ts";
-import { hostMapping, MAP_FAILED, Mapping, pagesize } from "../_mem/mapping.ts";
+import { hostMapping, MAP_FAILED, mappableRange, Mapping, pagesize } from "../_mem/mapping.ts";
 import { MappedMemory } from "../_mem/memory.ts";
 import {
   checkIpcId,
@@ -97,12 +97,11 @@ export interface SharedMemoryStat extends IpcPermStat {
 
 const INTERNAL: unique symbol = Symbol("SharedMemory.internal");
 
-/** A size: at least 1 byte, at most the kernel's `shmmax`. */
+/** A size: at least 1 byte, at most the kernel's `shmmax` and what this runtime can map. */
 function checkSize(size: unknown): number {
   return v.integer(size, "size", {
     min: 1,
-    max: shmmax() ?? BigInt(Number.MAX_SAFE_INTEGER),
-    limit: "kernel.shmmax",
+    ...mappableRange(shmmax() ?? BigInt(Number.MAX_SAFE_INTEGER), "kernel.shmmax"),
   });
 }
 

@@ -8,13 +8,14 @@ import {
   IPC_PRIVATE,
   IpcError,
   MMAP,
+  PosixSharedMemory,
   SC_PAGESIZE,
   SharedMemory,
   SHM_MODE,
   SHM_RDONLY,
   SHMID_DS,
 } from "./_support/lib.ts";
-import { tempDir, test } from "./_support/runtime.ts";
+import { runtimeName, tempDir, test } from "./_support/runtime.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
 import {
   AsUser,
@@ -24,7 +25,7 @@ import {
   startFixture,
   withTempDir,
 } from "./_support/children.ts";
-import { isRoot, readProcText } from "./_support/procfs.ts";
+import { isRoot, listDir, readProcText } from "./_support/procfs.ts";
 import {
   assertNoShmLeak,
   assertShmAsAtStart,
@@ -341,6 +342,66 @@ test("open() of a missing key is ENOENT, exclusive create of a taken key EEXIST;
   });
 });
 
+/** What bounds a segment's size here: the kernel, or what the runtime can map (Node, Bun: 4 GiB). */
+const SIZE_LIMIT = runtimeName === "deno"
+  ? "kernel\\.shmmax"
+  : "the largest ArrayBuffer (Node\\.js|Bun) .* can map";
+
+test("memory over 4 GiB: mapped on Deno; refused before anything is made where the runtime cannot wrap it (Node, Bun)", async () => {
+  const size = 2 ** 32 + 4096;
+  const shmBefore = shmTable().length;
+  const files = () => listDir("/dev/shm") ?? [];
+  const filesBefore = files();
+  if (runtimeName === "deno") {
+    const shm = SharedMemory.create({ size });
+    try {
+      shm.bytes[size - 1] = 7; // one page touched
+      assert.equal(shm.bytes.length, size);
+      assert.equal(shm.read(size - 1, 1)[0], 7);
+    } finally {
+      shm.detach();
+      shm.remove();
+    }
+    using mem = PosixSharedMemory.create(undefined, { size });
+    try {
+      assert.equal(mem.bytes.length, size);
+    } finally {
+      mem.unlink();
+    }
+  } else {
+    const refused = {
+      name: "RangeError",
+      message:
+        /^size must be an integer from 1 to 4294967296 \(the largest ArrayBuffer .* can map\), got 4294971392$/,
+    };
+    assert.throws(() => SharedMemory.create({ size }), refused);
+    assert.throws(() => PosixSharedMemory.create(undefined, { size }), refused);
+    assert.throws(() => PosixSharedMemory.anonymous({ size }), refused);
+    using small = PosixSharedMemory.create(undefined, { size: 4096 });
+    try {
+      assert.throws(() => small.resize(size), refused);
+      assert.equal(small.size, 4096, "resize refused: nothing changed");
+    } finally {
+      small.unlink();
+    }
+    // A segment another program made that large: opening it is refused, not a crash.
+    const made = await run("ipcmk", ["-M", String(size), "-p", "0600"]);
+    assert.equal(made.code, 0, made.stderr);
+    const id = Number(/id: (\d+)/.exec(made.stdout)![1]);
+    try {
+      assert.throws(() => SharedMemory.fromId(id), {
+        name: "RangeError",
+        message:
+          /^Cannot map shared memory .*: its 4294971392 bytes are more than .* can make one ArrayBuffer of \(4294967296\); Deno maps it$/,
+      });
+    } finally {
+      SharedMemory.removeById(id);
+    }
+  }
+  assert.equal(shmTable().length, shmBefore, "no segment left behind");
+  assert.deepEqual(files(), filesBefore, "no /dev/shm file left behind");
+});
+
 test("bad input gets a clear TypeError or RangeError before any system call", async (t) => {
   await assertNoShmLeak(async () => {
     // deno-lint-ignore no-explicit-any
@@ -348,7 +409,7 @@ test("bad input gets a clear TypeError or RangeError before any system call", as
     await t.step("size", () => {
       assert.throws(create({ size: 0 }), {
         name: "RangeError",
-        message: /^size must be an integer from 1 to \d+ \(kernel.shmmax\), got 0$/,
+        message: new RegExp(`^size must be an integer from 1 to \\d+ \\(${SIZE_LIMIT}\\), got 0$`),
       });
       assert.throws(create({ size: -1 }), RangeError);
       assert.throws(create({ size: 1.5 }), {
@@ -364,7 +425,7 @@ test("bad input gets a clear TypeError or RangeError before any system call", as
       const over = max < BigInt(Number.MAX_SAFE_INTEGER) ? Number(max) + 1 : 2 ** 64;
       assert.throws(create({ size: over }), {
         name: "RangeError",
-        message: /size must be an integer from 1 to \d+ \(kernel.shmmax\), got/,
+        message: new RegExp(`size must be an integer from 1 to \\d+ \\(${SIZE_LIMIT}\\), got`),
       });
     });
     await t.step("key", () => {
