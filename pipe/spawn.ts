@@ -7,6 +7,7 @@
 import { cString, getBackend, libc, type Pointer } from "../_ffi/mod.ts";
 import { environEntries, environPointer } from "../_sys/environ.ts";
 import { Errno, errno } from "../_sys/errno.ts";
+import { listDir } from "../_sys/procfs.ts";
 import { signalName } from "../_sys/signals.ts";
 import { fileType, S_IFDIR } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
@@ -23,6 +24,8 @@ const sys = libc(
     posix_spawn_file_actions_destroy: { parameters: ["buffer"], result: "i32" },
     // int posix_spawn_file_actions_adddup2(posix_spawn_file_actions_t *fa, int fd, int newfd);
     posix_spawn_file_actions_adddup2: { parameters: ["buffer", "i32", "i32"], result: "i32" },
+    // int posix_spawn_file_actions_addclose(posix_spawn_file_actions_t *fa, int fd);
+    posix_spawn_file_actions_addclose: { parameters: ["buffer", "i32"], result: "i32" },
     // int posix_spawn_file_actions_addopen(fa, int fd, const char *path, int oflag, mode_t mode);
     posix_spawn_file_actions_addopen: {
       parameters: ["buffer", "i32", "buffer", "i32", "u32"],
@@ -67,6 +70,9 @@ const SIGSET_BYTES = 128;
 const FILE_ACTIONS_BYTES = 80; // glibc x86-64 and aarch64; rounded up below for safety
 const SPAWNATTR_BYTES = 336;
 const ENOTDIR = 20;
+
+/** The close-on-exec descriptor flag (`F_GETFD`). */
+const FD_CLOEXEC = 1;
 
 /** A handle that owns a descriptor (`fd` is `-1` once it is closed): a `PipeEnd`, a `PosixSharedMemory`. */
 export interface DescriptorHandle {
@@ -344,6 +350,16 @@ export function spawn(command: string, options?: SpawnOptions): Child {
       }
       temps.push(tmp);
       check(s.posix_spawn_file_actions_adddup2(fa, tmp, target), "adddup2");
+    }
+    // The child gets what it is given and nothing more: close every other
+    // descriptor we hold that would survive exec — ours are all close-on-exec,
+    // but one inherited from our own parent, or a runtime's, may not be.
+    for (const name of listDir("/proc/self/fd") ?? []) {
+      const fd = Number(name);
+      if (plan.has(fd) || temps.includes(fd)) continue;
+      const flags = s.fcntl(fd, F.GETFD, 0);
+      if (flags < 0 || (flags & FD_CLOEXEC) !== 0) continue;
+      check(s.posix_spawn_file_actions_addclose(fa, fd), "addclose");
     }
     if (cwd) check(s.posix_spawn_file_actions_addchdir_np(fa, cwd), "addchdir_np");
     // Default dispositions for every signal (Deno and Node ignore SIGPIPE;
