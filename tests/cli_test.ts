@@ -102,6 +102,7 @@ test("sysipc ls: one aligned table of every kind; an exited pid is marked; POSIX
     assert.equal(err, "");
   } finally {
     await held.proc[Symbol.asyncDispose]();
+    await left.proc[Symbol.asyncDispose](); // its pipe ends, not left to a finalizer
     cleanUp(held.made);
     cleanUp(left.made);
   }
