@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { libc } from "../_ffi/mod.ts";
+import { cString, libc } from "../_ffi/mod.ts";
 import { errno } from "./errno.ts";
 
 const sys = libc(
@@ -48,9 +48,14 @@ export const S_IFDIR = 0o040000;
  * @param path The path as a C string.
  */
 export function fileType(path: Uint8Array<ArrayBuffer>): number {
+  const st = statx(AT_FDCWD, path, 0, STATX_TYPE);
+  return typeof st === "number" ? -st : st.getUint16(STATX_MODE, true) & S_IFMT;
+}
+
+/** One `statx` call: the `struct statx` to read, or the errno. */
+function statx(dirfd: number, path: Uint8Array, flags: number, mask: number): DataView | number {
   const st = new Uint8Array(STATX_BYTES);
-  if (sys().statx(AT_FDCWD, path, 0, STATX_TYPE, st) !== 0) return -errno();
-  return (st[STATX_MODE] | (st[STATX_MODE + 1] << 8)) & S_IFMT;
+  return sys().statx(dirfd, path, flags, mask, st) === 0 ? new DataView(st.buffer) : errno();
 }
 
 /** A regular file. */
@@ -62,11 +67,8 @@ export const S_IFREG = 0o100000;
  * @returns `{ type, size }`, or the errno.
  */
 export function fdStat(fd: number): { type: number; size: number } | { errno: number } {
-  const st = new Uint8Array(STATX_BYTES);
-  if (sys().statx(fd, EMPTY, AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE, st) !== 0) {
-    return { errno: errno() };
-  }
-  const dv = new DataView(st.buffer);
+  const dv = statx(fd, EMPTY, AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
+  if (typeof dv === "number") return { errno: dv };
   return {
     type: dv.getUint16(STATX_MODE, true) & S_IFMT,
     size: Number(dv.getBigUint64(STATX_SIZE_AT, true)),
@@ -137,13 +139,9 @@ const AT_SYMLINK_NOFOLLOW = 0x100;
  * @returns What it says, or `{ errno }`.
  */
 export function pathStat(path: string, follow = false): FileStat | { errno: number } {
-  const st = new Uint8Array(STATX_BYTES);
-  const p = new TextEncoder().encode(path + "\0");
   const flags = follow ? 0 : AT_SYMLINK_NOFOLLOW;
-  if (sys().statx(AT_FDCWD, p, flags, STATX_BASIC_STATS | STATX_BTIME, st) !== 0) {
-    return { errno: errno() };
-  }
-  const dv = new DataView(st.buffer);
+  const dv = statx(AT_FDCWD, cString(path), flags, STATX_BASIC_STATS | STATX_BTIME);
+  if (typeof dv === "number") return { errno: dv };
   // struct statx_timestamp { __s64 tv_sec; __u32 tv_nsec; __s32 reserved; }
   const time = (at: number) =>
     new Date(

@@ -5,19 +5,18 @@
  * @module
  */
 import { IpcError } from "../errors.ts";
-import { processAlive, scanHolders } from "../info/holders.ts";
+import { holdersOf, processAlive, scanHolders } from "../info/holders.ts";
 import { type IpcLimit, limits as readLimits } from "../info/limits.ts";
 import {
   type IpcObjectInfo,
   type IpcObjectKind,
   listObjects,
   mqueueMount,
-  posixObject,
+  posixDir,
+  posixObjectNamed,
   SHM_DIR,
 } from "../info/objects.ts";
-import { findStale, removeObject, type StaleObject } from "../info/stale.ts";
-import { fileKey } from "../info/holders.ts";
-import { pathStat } from "../_sys/stat.ts";
+import { removeObject, staleIn, type StaleObject } from "../info/stale.ts";
 import { SemaphoreSet } from "../sysv/semaphore_set.ts";
 import { MessageQueue } from "../sysv/message_queue.ts";
 import { PosixMessageQueue } from "../posix/message_queue.ts";
@@ -59,14 +58,13 @@ function jsonRecord(o: IpcObjectInfo, holders: Map<string, number[]> | undefined
     p > 0 && !processAlive(p)
   );
   const extra: { holders?: number[]; exitedPids: number[] } = { exitedPids };
-  if (!isSysv(o.kind) && holders) extra.holders = holdersOf(o, holders);
+  if (!isSysv(o.kind) && holders) extra.holders = holdersOfObject(o, holders);
   return { ...o, ...extra };
 }
 
-function holdersOf(o: IpcObjectInfo, held: Map<string, number[]>): number[] {
-  if (!("path" in o)) return [];
-  const st = pathStat(o.path);
-  return "errno" in st ? [] : (held.get(fileKey(st.dev, st.ino)) ?? []).filter(processAlive);
+/** The live holders of a POSIX object (System V ones have none listed). */
+function holdersOfObject(o: IpcObjectInfo, held: Map<string, number[]>): number[] {
+  return "inode" in o ? holdersOf(held, o) : [];
 }
 
 // ---------------------------------------------------------------------------
@@ -115,7 +113,7 @@ export function ls(
       }
     }
     const p = o as IpcObjectInfo & { name: string; size: number; birthTime: Date | null };
-    const holders = held ? holdersOf(o, held) : [];
+    const holders = held ? holdersOfObject(o, held) : [];
     const shown = holders.slice(0, 3).join(",") + (holders.length > 3 ? ",…" : "");
     const since = age(now - (p.birthTime ?? (p as { changeTime: Date }).changeTime).getTime());
     const use = holders.length === 1 ? "1 proc" : `${holders.length} procs`;
@@ -161,12 +159,12 @@ export function find(kind: IpcObjectKind, target: string): IpcObjectInfo {
     if (!hit) throw new CliError(`no ${kind} with ${"id" in t ? "id" : "key"} ${target}`, 1);
     return hit;
   }
-  const dir = kind === "posix-mq" ? mqueueMount() : SHM_DIR;
-  const file = kind === "posix-sem" ? `sem.${t.name.slice(1)}` : t.name.slice(1);
   const posixKind = kind as "posix-shm" | "posix-sem" | "posix-mq";
-  const hit = dir === null ? undefined : posixObject(posixKind, `${dir}/${file}`, t.name);
+  const hit = posixObjectNamed(posixKind, t.name);
   if (!hit) {
-    const why = dir === null ? " (no mqueue file system is mounted to look in)" : "";
+    const why = posixDir(posixKind) === null
+      ? " (no mqueue file system is mounted to look in)"
+      : "";
     throw new CliError(`no ${kind} named ${t.name}${why}`, 1);
   }
   return hit;
@@ -324,15 +322,16 @@ export function oneLine(e: unknown): string {
 
 /** `sysipc reap`: lists stale objects; with `yes`, removes them. */
 export function reap(io: Output, olderThan: number, yes: boolean, json: boolean): number {
-  const stale = findStale({ olderThan });
+  const scan = scanHolders();
+  const stale = staleIn(olderThan, Date.now(), scan);
   // Processes that could not be looked into keep what they might use.
-  const blind = scanHolders().unscanned.map(({ pid, uid }) => ({ pid, uid }));
+  const blind = scan.unscanned.map(({ pid, uid }) => ({ pid, uid }));
   const removed: StaleObject[] = [];
   let failed = 0;
   if (yes) {
     // Look again just before removing: only what is stale in both looks goes,
     // so an object attached or opened in between is kept.
-    const again = new Set(findStale({ olderThan }).map((s) => s.identity));
+    const again = new Set(staleIn(olderThan, Date.now()).map((s) => s.identity));
     for (const s of stale) {
       if (!again.has(s.identity)) continue;
       try {

@@ -91,6 +91,17 @@ function mountedDevices(pid: number): Set<string> | null {
   return new Set(text.split("\n").map((l) => l.split(" ")[2]).filter((d) => d));
 }
 
+/**
+ * The live processes that map or hold open the file `device:inode`, by a
+ * scan's `held` map.
+ */
+export function holdersOf(
+  held: Map<string, number[]>,
+  file: { device: string; inode: number },
+): number[] {
+  return (held.get(fileKey(file.device, file.inode)) ?? []).filter(processAlive);
+}
+
 /** The real uid of a process (`Uid:` in `/proc/<pid>/status`), or `undefined` if it is gone. */
 export function processUid(pid: number): number | undefined {
   const m = /^Uid:\s+(\d+)/m.exec(readText(`/proc/${pid}/status`) ?? "");

@@ -107,6 +107,10 @@ export interface PosixObjectInfo extends IpcObjectBase {
   changeTime: Date;
   /** Creation, where the file system records it, else `null`. */
   birthTime: Date | null;
+  /** The device of its file system, `"major:minor"`: with `inode`, what tells it apart. */
+  device: string;
+  /** Its inode number (a process maps or holds it open by that, whatever the name says). */
+  inode: number;
 }
 
 /** A POSIX shared memory object (`shm_open`). */
@@ -282,11 +286,30 @@ export function mqueueMount(): string | null {
   return null;
 }
 
+/** Where POSIX objects of `kind` have their files, or `null` (no mqueue mount). */
+export function posixDir(kind: "posix-shm" | "posix-sem" | "posix-mq"): string | null {
+  return kind === "posix-mq" ? mqueueMount() : SHM_DIR;
+}
+
+/**
+ * The record of the POSIX object named `name` (`"/jobs"`), or `undefined`
+ * if there is none — or nowhere to look (`posixDir()` is `null`).
+ */
+export function posixObjectNamed(
+  kind: "posix-shm" | "posix-sem" | "posix-mq",
+  name: string,
+): IpcObjectInfo | undefined {
+  const dir = posixDir(kind);
+  // glibc keeps a named semaphore "/x" in /dev/shm/sem.x.
+  const file = kind === "posix-sem" ? `sem.${name.slice(1)}` : name.slice(1);
+  return dir === null ? undefined : posixObject(kind, `${dir}/${file}`, name);
+}
+
 function posixObjects(
   kind: "posix-shm" | "posix-sem" | "posix-mq",
   users: Map<number, string>,
 ): IpcObjectInfo[] {
-  const dir = kind === "posix-mq" ? mqueueMount() : SHM_DIR;
+  const dir = posixDir(kind);
   if (dir === null) return [];
   const out: IpcObjectInfo[] = [];
   for (const file of listDir(dir) ?? []) {
@@ -303,7 +326,7 @@ function posixObjects(
  * The record of one POSIX object, from its file, or `undefined` if it is
  * not there (or not a regular file).
  */
-export function posixObject(
+function posixObject(
   kind: "posix-shm" | "posix-sem" | "posix-mq",
   path: string,
   name: string,
@@ -331,6 +354,8 @@ function posixBase(name: string, path: string, st: FileStat, users: Map<number, 
     modifyTime: st.modifyTime,
     changeTime: st.changeTime,
     birthTime: st.birthTime,
+    device: st.dev,
+    inode: st.ino,
   };
 }
 

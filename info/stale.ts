@@ -10,9 +10,15 @@ import { SharedMemory } from "../sysv/shared_memory.ts";
 import { PosixMessageQueue } from "../posix/message_queue.ts";
 import { PosixSemaphore } from "../posix/semaphore.ts";
 import { PosixSharedMemory } from "../posix/shared_memory.ts";
-import { pathStat } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
-import { fileKey, type HolderScan, processAlive, scanHolders, type Unscanned } from "./holders.ts";
+import {
+  fileKey,
+  type HolderScan,
+  holdersOf,
+  processAlive,
+  scanHolders,
+  type Unscanned,
+} from "./holders.ts";
 import { type IpcObjectInfo, listObjects, type PosixObjectInfo } from "./objects.ts";
 
 /** One object {@linkcode findStale} found, and why it is stale. */
@@ -69,8 +75,16 @@ export function findStale(options?: FindStaleOptions): StaleObject[] {
   const o = v.options(options);
   const olderThan = o.olderThan === undefined ? 600_000 : checkDuration(o.olderThan, "olderThan");
   const now = o.now === undefined ? Date.now() : checkDate(o.now, "now");
+  return staleIn(olderThan, now);
+}
+
+/**
+ * {@linkcode findStale} with its options checked, on a holder scan the
+ * caller may already have (taken only if there are POSIX objects otherwise).
+ */
+export function staleIn(olderThan: number, now: number, scan?: HolderScan): StaleObject[] {
   const objects = listObjects({ kinds: ["shm", "posix-shm", "posix-sem", "posix-mq"] });
-  const scan = objects.some((x) => x.kind !== "shm") ? scanHolders() : undefined;
+  if (scan === undefined && objects.some((x) => x.kind !== "shm")) scan = scanHolders();
   const out: StaleObject[] = [];
   for (const object of objects) {
     const found = object.kind === "shm"
@@ -104,23 +118,20 @@ function stalePosix(
   now: number,
   scan: HolderScan,
 ): Omit<StaleObject, "object"> | undefined {
-  const st = pathStat(o.path);
-  if ("errno" in st) return undefined; // gone meanwhile
-  const key = fileKey(st.dev, st.ino);
-  if (scan.held.get(key)?.some(processAlive)) return undefined;
+  if (holdersOf(scan.held, o).length > 0) return undefined;
   // A queue is opened by name in the IPC namespace, not through a mount: any
   // blind process may hold one. A file in /dev/shm only if its file system is mounted there.
   const couldHold = (p: Unscanned) =>
-    (p.uid === 0 || p.uid === st.uid || (st.mode & 0o077) !== 0) &&
-    (o.kind === "posix-mq" || p.devices === null || p.devices.has(st.dev)) &&
+    (p.uid === 0 || p.uid === o.uid || (o.mode & 0o077) !== 0) &&
+    (o.kind === "posix-mq" || p.devices === null || p.devices.has(o.device)) &&
     processAlive(p.pid);
   if (scan.unscanned.some(couldHold)) return undefined;
-  const last = Math.max(st.modifyTime.getTime(), st.changeTime.getTime());
+  const last = Math.max(o.modifyTime.getTime(), o.changeTime.getTime());
   const what = o.kind === "posix-mq" ? "holds it open" : "maps it or holds it open";
   return {
     reason: `no live process ${what}`,
     idleMs: Math.max(0, now - last),
-    identity: `${o.kind}:${o.path}:${key}`,
+    identity: `${o.kind}:${o.path}:${fileKey(o.device, o.inode)}`,
   };
 }
 

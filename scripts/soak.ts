@@ -39,6 +39,7 @@ import {
   spawn,
 } from "../mod.ts";
 import { listDir, readText } from "../_sys/procfs.ts";
+import { parseDuration } from "../cli/_format.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -51,14 +52,16 @@ const { values } = parseArgs({
   },
 });
 
-/** Seconds from "90s", "10m", "1h" or a bare number of seconds. */
-function seconds(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|m|h)?$/.exec(text);
-  if (!m) throw new TypeError(`--duration takes 90s, 10m or 1h, got ${JSON.stringify(text)}`);
-  return Number(m[1]) * { s: 1, m: 60, h: 3600 }[m[2] ?? "s"]!;
+/** Milliseconds from "90s", "10m", "1h" (the `sysipc` command's durations). */
+function duration(text: string, option: string): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    throw new TypeError(`${option} takes 90s, 10m or 1h, got ${JSON.stringify(text)}`);
+  }
+  return ms;
 }
 
-const durationMs = seconds(values.duration!) * 1000;
+const durationMs = duration(values.duration!, "--duration");
 const cyclesPerKind = Number(values.cycles);
 if (!Number.isInteger(cyclesPerKind) || cyclesPerKind < 1) {
   throw new RangeError(`--cycles takes a positive integer, got ${values.cycles}`);
@@ -288,7 +291,7 @@ for (const name of picked) {
 // runtime's first allocations, JIT code, the library's threads and their
 // heaps: measured, RSS stops growing after some 6,000 parked receives), then
 // take the baseline.
-end = Date.now() + seconds(values.warmup!) * 1000;
+end = Date.now() + duration(values.warmup!, "--warmup");
 await Promise.all(picked.map((name) => WORKLOADS[name]()));
 for (const k of Object.keys(counts)) delete counts[k];
 await sleep(200);
