@@ -19,3 +19,4 @@ export type {
 } from "./types.ts";
 export { envVar, getBackend, libc, libcPath } from "./runtime.ts";
 export { cString } from "./cstring.ts";
+export { blockedCalls } from "./offthread.ts";

@@ -17,6 +17,14 @@
  * few tens of µs of `sched_yield()` + retry let a peer on the other core (or,
  * on one core, the peer we yield to) answer before we park.
  *
+ * Threads cost memory (a Worker each: ~12 MiB on Deno, ~8 MiB on Node,
+ * ~3.6 MiB on Bun), so at most {@linkcode maxBlockedWaits} waits block on
+ * them at once; a wait that finds them all taken tries again after a pause
+ * instead (1 ms, doubling up to {@linkcode POLL_MAX_MS}), and takes a thread
+ * again as soon as one is free. Any number of waits can be pending, at
+ * bounded memory; those past the limit answer a little later and are not in
+ * the kernel's queue (`semncnt`) meanwhile.
+ *
  * Callers keep their hot path to themselves: they make the first synchronous
  * attempt (no allocation when it succeeds), then call {@linkcode spin} and,
  * if that fails too, {@linkcode park} with a {@linkcode Waitable} that knows
@@ -25,6 +33,7 @@
  * @module
  */
 import type { CallOutcome, CancellableCall } from "../_ffi/types.ts";
+import { blockedCalls, envVar } from "../_ffi/mod.ts";
 import { yieldCpu } from "./waiter.ts";
 
 /** The options every waiting operation takes. */
@@ -74,6 +83,47 @@ export function spin<T>(attempt: () => T | WouldBlock): T | WouldBlock {
     }
   }
   return WOULD_BLOCK;
+}
+
+/**
+ * How many waits may block on threads of the library's own at once, unless
+ * the `SYSIPC_MAX_THREADS` environment variable says otherwise.
+ */
+export const MAX_BLOCKED_WAITS = 8;
+/** The longest pause (ms) between two tries of a wait that found no thread free. */
+export const POLL_MAX_MS = 20;
+
+let blockedLimit: number | undefined;
+
+/**
+ * The most waits that block on threads of the library's own at once:
+ * `SYSIPC_MAX_THREADS` (an integer from 1 to 1024), else
+ * {@linkcode MAX_BLOCKED_WAITS}. Read once.
+ *
+ * @returns The limit.
+ * @throws {RangeError} If `SYSIPC_MAX_THREADS` is set to anything else.
+ */
+export function maxBlockedWaits(): number {
+  if (blockedLimit !== undefined) return blockedLimit;
+  const text = envVar("SYSIPC_MAX_THREADS");
+  if (text === undefined || text.trim() === "") return blockedLimit = MAX_BLOCKED_WAITS;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 1024) {
+    throw new RangeError(
+      `SYSIPC_MAX_THREADS must be an integer from 1 to 1024, got ${JSON.stringify(text)}`,
+    );
+  }
+  return blockedLimit = n;
+}
+
+/**
+ * Whether every thread a wait may block on is taken: then a wait that can
+ * also poll ({@linkcode park}, a FIFO writer's open) polls.
+ *
+ * @returns `true` when {@linkcode maxBlockedWaits} calls are blocked already.
+ */
+export function threadsTaken(): boolean {
+  return blockedCalls() >= maxBlockedWaits();
 }
 
 /** A wait in progress, registered with its handle so a dispose can cancel it. */
@@ -172,7 +222,8 @@ export interface ParkOptions {
 }
 
 /**
- * Waits off the JavaScript thread with one blocking call for the time left,
+ * Waits off the JavaScript thread with one blocking call for the time left
+ * (or, while {@linkcode threadsTaken}, with tries after short pauses),
  * until the operation completes, the deadline passes, `signal` aborts, the
  * handle cancels the wait, or the call fails for good (e.g. the object was
  * removed). A call that ended early without a cancellation (another signal
@@ -199,6 +250,7 @@ export async function park<T>(w: Waitable<T>, o: ParkOptions): Promise<T> {
     if (parked.cancel === undefined || w.giveBack === undefined || !w.giveBack(r)) return r;
     throw parked.cancel.reason;
   };
+  let pauseMs = 1;
   try {
     for (;;) {
       if (parked.cancel !== undefined) throw parked.cancel.reason;
@@ -207,6 +259,30 @@ export async function park<T>(w: Waitable<T>, o: ParkOptions): Promise<T> {
         ms = deadline - performance.now();
         if (ms <= 0) throw w.expired();
       }
+      if (threadsTaken()) {
+        // No thread to block on: pause (a cancellation cuts it short), try again.
+        let wake!: () => void;
+        const paused = new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, Math.max(1, Math.min(pauseMs, ms)));
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        parked.interrupt = wake;
+        try {
+          await paused;
+        } finally {
+          parked.interrupt = undefined;
+        }
+        const c = parked.cancel as Parked["cancel"]; // set by an event during the await
+        if (c !== undefined) throw c.reason;
+        const r = w.attempt();
+        if (r !== WOULD_BLOCK) return r;
+        pauseMs = Math.min(pauseMs * 2, POLL_MAX_MS);
+        continue;
+      }
+      pauseMs = 1;
       const call = w.block(ms);
       parked.interrupt = call.interrupt;
       let r: T | WouldBlock;

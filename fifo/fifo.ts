@@ -10,6 +10,7 @@ import { fdStat, fileType, S_IFIFO } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
 import { IpcError, ipcError } from "../errors.ts";
 import { adoptFd, type PipeEnd } from "../pipe/pipe_end.ts";
+import { blocking, park, WOULD_BLOCK, type WouldBlock } from "../_sys/park.ts";
 import { F, O_CLOEXEC, sys as pipeSys } from "../pipe/_sys.ts";
 
 const O_RDONLY = 0;
@@ -179,8 +180,10 @@ function isFifo(fd: number): boolean {
  * Opens the FIFO at `path` for reading or writing. Like `open(2)` on a FIFO,
  * it waits until the other side opens too (a reader waits for a writer and
  * vice versa), but without blocking the event loop: the blocking open runs
- * off the JavaScript thread, and an `AbortSignal` cancels it. Requires
- * `--allow-ffi`.
+ * off the JavaScript thread, and an `AbortSignal` cancels it. A pending
+ * reader always holds a thread of the library's own; a pending writer, when
+ * the library's threads are all taken by other waits, tries again after
+ * short pauses instead. Requires `--allow-ffi`.
  *
  * @param path The FIFO (see {@linkcode mkfifo}).
  * @param access `"read"` or `"write"`.
@@ -214,34 +217,23 @@ export async function openFifo(
   const c = cString(p);
   const flags = (access === "read" ? O_RDONLY : O_WRONLY) | O_CLOEXEC;
 
-  // Fast path for a writer: if a reader is already there, a non-blocking open
-  // succeeds at once (adopt() clears O_NONBLOCK again: PipeEnd uses per-call
-  // RWF_NOWAIT, and the descriptor may be handed to a child). A reader's
-  // non-blocking open always succeeds, even with no writer, so it is no use
-  // to a reader (see below).
-  if (access === "write") {
-    const fd = sys().open(c, flags | O_NONBLOCK);
-    if (fd >= 0) return adopt(fd, p);
-    const e = errno();
-    if (e !== Errno.ENXIO /* no reader yet */) throw ipcError("Cannot open FIFO", "open", e, p, p);
-  } else {
-    // Check it exists and is a FIFO before parking a thread on it — with
-    // statx, not a non-blocking open: that would make us a reader for a
-    // moment, and a writer already waiting in open() would return, write to
-    // no reader once we closed it again (SIGPIPE) and leave our real open
-    // waiting for a writer that is gone.
-    const type = fileType(c);
-    if (type < 0) throw ipcError("Cannot open FIFO", "statx", -type, p, p);
-    if (type !== S_IFIFO) throw new TypeError(`Not a FIFO: ${p}`);
-  }
+  if (access === "write") return adopt(await openWriter(c, flags, p, signal), p);
+  // Check it exists and is a FIFO before parking a thread on it — with
+  // statx, not a non-blocking open: that would make us a reader for a
+  // moment, and a writer already waiting in open() would return, write to
+  // no reader once we closed it again (SIGPIPE) and leave our real open
+  // waiting for a writer that is gone.
+  const type = fileType(c);
+  if (type < 0) throw ipcError("Cannot open FIFO", "statx", -type, p, p);
+  if (type !== S_IFIFO) throw new TypeError(`Not a FIFO: ${p}`);
 
-  // Slow path: a blocking open on a thread of our own, which returns when the
-  // peer opens. An abort interrupts that open (a signal: EINTR) — it never
-  // becomes the peer itself, which would release every other process
-  // waiting on the FIFO too (a shell's `echo > fifo` would write to a reader
-  // that then vanishes; a `cat fifo` would see end of file). Any other
-  // interruption (a signal handler of the program's) opens again, blocking:
-  // a reader's non-blocking retry would succeed with no writer at all.
+  // A reader's open blocks on a thread of our own until a writer opens,
+  // always (however many threads are taken): trying a non-blocking open from
+  // time to time is no way to wait, as it succeeds at once with no writer.
+  // An abort interrupts that open (a signal: EINTR) — it never becomes the
+  // peer itself, which would release every other process waiting on the FIFO
+  // too (a shell's `echo > fifo` would write to a reader that then vanishes).
+  // Any other interruption (a signal handler of the program's) opens again.
   for (;;) {
     const call = sys().open_blocking(c, flags);
     const cancel = () => call.cancel();
@@ -260,6 +252,42 @@ export async function openFifo(
     }
     signal?.throwIfAborted();
   }
+}
+
+/**
+ * A writer's open. If a reader is there, a non-blocking open succeeds at once
+ * (adopt() clears O_NONBLOCK again: PipeEnd uses per-call RWF_NOWAIT, and the
+ * descriptor may be handed to a child); if not (ENXIO), the wait engine waits
+ * — a blocking open on a thread of our own, which an abort interrupts without
+ * our ever becoming the peer, or, when every thread is taken, non-blocking
+ * tries after short pauses (a writer's try opens only once a reader is there).
+ */
+function openWriter(
+  c: Uint8Array,
+  flags: number,
+  p: string,
+  signal: AbortSignal | undefined,
+): Promise<number> | number {
+  const attempt = (): number | WouldBlock => {
+    const fd = sys().open(c, flags | O_NONBLOCK);
+    if (fd >= 0) return fd;
+    const e = errno();
+    if (e === Errno.ENXIO /* no reader yet */) return WOULD_BLOCK;
+    throw ipcError("Cannot open FIFO", "open", e, p, p);
+  };
+  const fd = attempt();
+  if (fd !== WOULD_BLOCK) return fd;
+  return park<number>({
+    attempt,
+    block: () =>
+      blocking(sys().open_blocking(c, flags), ({ result, errno }) => {
+        // Opened, even if the abort came meanwhile: kept (see openFifo).
+        if (result >= 0) return result;
+        if (errno === Errno.EINTR) return WOULD_BLOCK; // our abort, or a handler of the program's
+        throw ipcError("Cannot open FIFO", "open", errno, p, p);
+      }),
+    expired: () => new Error("unreachable: an open has no deadline"),
+  }, { signal, timeout: Infinity, start: 0 });
 }
 
 function adopt(fd: number, path: string): PipeEnd {

@@ -6,8 +6,10 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { IpcError, SemaphoreSet } from "./_support/lib.ts";
-import { test } from "./_support/runtime.ts";
+import { IpcError, maxBlockedWaits, mkfifo, openFifo, pipe, SemaphoreSet } from "./_support/lib.ts";
+import { tempDir, test } from "./_support/runtime.ts";
+import { threadCount } from "./_support/procfs.ts";
+import { rmSync } from "node:fs";
 import { isName } from "./_support/reject.ts";
 import { interopFile, start } from "./_support/children.ts";
 import { assertNoLeaks as noLeaks, withNewSet } from "./_support/leaks.ts";
@@ -157,4 +159,68 @@ test("removal of the set under a parked wait rejects it with EIDRM at once", asy
       set[Symbol.dispose]();
     }
   });
+});
+
+test("forty-eight pending waits take no more threads than the limit, every other wait keeps working, and each completes once", async () => {
+  const dir = tempDir("sysipc_park_");
+  try {
+    await noLeaks(async () => {
+      using set = SemaphoreSet.create({ count: 3 });
+      const [sem, other, doomed] = [set.at(0), set.at(1), set.at(2)];
+      const limit = maxBlockedWaits();
+      // The first `limit` waits block on threads of the library's own…
+      const waits = Array.from({ length: limit }, () => sem.acquire({ timeout: 60_000 }));
+      await until("the first waits are in the kernel", () => sem.waitingForIncrease === limit);
+      const threads = threadCount();
+      // …the next 32, and 8 FIFO writers waiting for a reader, find them taken.
+      for (let i = 0; i < 32; i++) waits.push(sem.acquire({ timeout: 60_000 }));
+      const path = `${dir}/f`;
+      mkfifo(path);
+      const writers = Array.from({ length: 8 }, () => openFifo(path, "write"));
+      await sleep(200);
+      const grown = threadCount() - threads;
+      assert.ok(grown <= 2, `${grown} more threads for 40 more pending waits (limit ${limit})`);
+      assert.equal(sem.waitingForIncrease, limit, "the others are not in the kernel's queue");
+
+      // Every other kind of wait still works meanwhile.
+      {
+        using p = pipe();
+        const buf = new Uint8Array(4);
+        const read = p.readEnd.read(buf);
+        await p.writeEnd.write(new Uint8Array([1, 2, 3]));
+        assert.equal(await read, 3, "a pipe read whose data arrived");
+      }
+      const timedOut = await settled(other.acquire({ timeout: 300 }));
+      assert.equal((timedOut.error as Error)?.name, "TimeoutError", String(timedOut.error));
+      const ac = new AbortController();
+      const aborted = settled(other.acquire({ signal: ac.signal }));
+      ac.abort(new Error("stop"));
+      assert.equal(((await aborted).error as Error)?.message, "stop");
+      const granted = other.acquire({ timeout: 60_000 });
+      other.release();
+      await granted;
+      // A FIFO reader's open always gets a thread: the writers' tries then open.
+      const reader = await openFifo(path, "read");
+      const ends = await Promise.all(writers);
+      for (const w of ends) w.close();
+      reader.close();
+
+      // 40 units for the 40 semaphore waits: each takes exactly one.
+      sem.release(40);
+      await Promise.all(waits);
+      assert.equal(sem.value, 0);
+      assert.equal(sem.waitingForIncrease, 0);
+
+      // A removal ends blocked and polling waits alike, with EIDRM.
+      const last = Array.from({ length: limit + 4 }, () => settled(doomed.acquire()));
+      await until("the blocked ones are in the kernel", () => doomed.waitingForIncrease === limit);
+      await sleep(50);
+      SemaphoreSet.fromId(set.id).remove();
+      for (const r of await Promise.all(last)) {
+        assert.ok(r.error instanceof IpcError && r.error.code === "EIDRM", String(r.error));
+      }
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

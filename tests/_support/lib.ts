@@ -22,6 +22,7 @@ export { SHM_MODE, SHM_RDONLY, SHMID_DS } from "../../sysv/_shm_sys.ts";
 export { scanHolders } from "../../info/holders.ts";
 export { listDir, readLink, readText } from "../../_sys/procfs.ts";
 export { main as cliMain } from "../../cli/main.ts";
+export { maxBlockedWaits } from "../../_sys/park.ts";
 
 let realDetach: ((buf: ArrayBuffer) => boolean) | undefined;
 
