@@ -213,7 +213,8 @@ export class Mapping {
       src.unmap();
       throw new RangeError(
         `Cannot map ${src.label}: its ${src.size} bytes are more than ${b.name} can make one ` +
-          `ArrayBuffer of (${b.maxBufferBytes}); Deno maps it`,
+          `ArrayBuffer of (${b.maxBufferBytes}); Deno maps it, and so does Node.js ≥ 26 through ` +
+          "node:ffi (without koffi)",
       );
     }
     this.#src = src;
