@@ -82,11 +82,25 @@ function nodeOwnBackend(proc: any): Backend {
   const koffi = findKoffi(errors);
   if (koffi) return nodeBackend(koffi);
   const ffi = loadNodeFfi();
-  if (ffi) return nodeFfiBackend(ffi);
+  if (ffi) {
+    try {
+      return nodeFfiBackend(ffi);
+    } catch (e) {
+      if ((e as { code?: string })?.code !== "ERR_ACCESS_DENIED") throw e;
+      throw new Error(
+        "sysipc needs foreign-function access to call libc: run Node.js with --allow-ffi " +
+          "(the permission model is on).",
+        { cause: e },
+      );
+    }
+  }
+  const major = Number(String(proc.version).replace(/^v/, "").split(".")[0]);
+  const why = major >= 26
+    ? "which this Node.js was started without (--no-experimental-ffi)"
+    : `which Node.js has from version 26 on (this is ${proc.version})`;
   throw new Error(
-    `sysipc on Node.js calls libc through the koffi package, which is not installed, or ` +
-      `through node:ffi, which Node.js has from version 26 on (this is ${proc.version}): ` +
-      "run `npm install koffi`.",
+    "sysipc on Node.js calls libc through the koffi package, which is not installed, or " +
+      `through node:ffi, ${why}: run \`npm install koffi\`.`,
     { cause: errors[0] },
   );
 }

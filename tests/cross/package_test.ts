@@ -360,7 +360,7 @@ console.log(getBackend().name);
 process.emitWarning("the program's own warning", "ExperimentalWarning");
 `;
 
-test("Node 26 without koffi: the package runs on node:ffi — the demo tour passes and Node's FFI warning is not printed, while other warnings are", async () => {
+test("Node 26 without koffi: the package runs on node:ffi — the demo tour passes and Node's FFI warning is not printed, while other warnings are; without node:ffi or its permission, one clear Error", async () => {
   const dir = tempDir("sysipc_npm_nodeffi_");
   try {
     await unpackAlone(dir);
@@ -376,6 +376,29 @@ test("Node 26 without koffi: the package runs on node:ffi — the demo tour pass
     assert.match(r.stdout, /✔ 12 demos in/);
     assert.match(r.stdout, /wrote: "hello from Node\.js, pid \d+"/);
     assert.match(r.stdout, /0 lost, 0 duplicated, 0 corrupt, 0 out of order/);
+    // node:ffi switched off, or the permission model without --allow-ffi: one clear Error each.
+    writeFileSync(join(dir, "bad.mjs"), BAD_ENV);
+    for (
+      const [flags, message] of [
+        [
+          ["--no-experimental-ffi"],
+          "sysipc on Node.js calls libc through the koffi package, which is not installed, or " +
+          "through node:ffi, which this Node.js was started without (--no-experimental-ffi): " +
+          "run `npm install koffi`.",
+        ],
+        [
+          ["--permission", `--allow-fs-read=${dir}`],
+          "sysipc needs foreign-function access to call libc: run Node.js with --allow-ffi " +
+          "(the permission model is on).",
+        ],
+      ] as const
+    ) {
+      const b = await run(node26, [...flags, "bad.mjs"], { cwd: dir });
+      assert.deepEqual([b.code, b.signal, b.stderr], [0, null, ""], flags.join(" "));
+      const report = badEnvReport(b.stdout);
+      assert.ok(report.imported > 10);
+      assert.deepEqual(report.errors, Array(3).fill({ error: "Error", message }), flags.join(" "));
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
