@@ -196,7 +196,12 @@ export function nodeBackend(found: FoundKoffi): Backend {
     pointerFrom(address: bigint): Pointer {
       return address === 0n ? null : (address as unknown as Pointer);
     },
-    maxBufferBytes: 2 ** 32,
+    // koffi.view() past 4 GiB aborted the process on Node 20; on Node 22, 24
+    // and 26 it wraps 2³² + 1 and 2³³ + 7 bytes, reads and writes their last
+    // byte and detaches with transfer() (checked with koffi 3.3.4).
+    maxBufferBytes: Number(proc?.versions?.node?.split(".")[0]) >= 22
+      ? Number.MAX_SAFE_INTEGER
+      : 2 ** 32,
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       return koffi.view(p, length);
     },

@@ -411,7 +411,7 @@ test("a size beyond the free space of /dev/shm is ENOSPC before anything is crea
   await noLeaks(() => {
     const name = freshName();
     const before = shmEntries();
-    // koffi and Bun refuse sizes over 4 GiB first (the most they can map; see
+    // Bun refuses sizes over 4 GiB first (the most it can map; see
     // shm_test.ts); the free-space check is the same code on every runtime.
     const refused = getBackend().maxBufferBytes > 2 ** 32
       ? (e: unknown) =>

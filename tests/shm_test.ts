@@ -344,15 +344,15 @@ test("open() of a missing key is ENOENT, exclusive create of a taken key EEXIST;
 });
 
 /**
- * Whether this runtime's FFI wraps more than 4 GiB in one ArrayBuffer: Deno,
- * and Node.js through node:ffi do; koffi and Bun stop at 4 GiB.
+ * Whether this runtime's FFI wraps more than 4 GiB in one ArrayBuffer: Deno
+ * and Node.js ≥ 22 (koffi or node:ffi) do; Bun stops at 4 GiB.
  */
 const WIDE = getBackend().maxBufferBytes > 2 ** 32;
 
-/** What bounds a segment's size here: the kernel, or what the runtime can map (koffi, Bun: 4 GiB). */
+/** What bounds a segment's size here: the kernel, or what the runtime can map (Bun: 4 GiB). */
 const SIZE_LIMIT = WIDE ? "kernel\\.shmmax" : "the largest ArrayBuffer (Node\\.js|Bun) .* can map";
 
-test("memory over 4 GiB: mapped on Deno and Node's node:ffi; refused before anything is made where the runtime cannot wrap it (koffi, Bun)", async () => {
+test("memory over 4 GiB: mapped on Deno and Node; refused before anything is made where the runtime cannot wrap it (Bun)", async () => {
   const size = 2 ** 32 + 4096;
   const shmBefore = shmTable().length;
   const files = () => listDir("/dev/shm") ?? [];
@@ -397,7 +397,7 @@ test("memory over 4 GiB: mapped on Deno and Node's node:ffi; refused before anyt
       assert.throws(() => SharedMemory.fromId(id), {
         name: "RangeError",
         message:
-          /^Cannot map shared memory .*: its 4294971392 bytes are more than .* can make one ArrayBuffer of \(4294967296\); Deno maps it, and so does Node\.js ≥ 26 through node:ffi \(without koffi\)$/,
+          /^Cannot map shared memory .*: its 4294971392 bytes are more than .* can make one ArrayBuffer of \(4294967296\); Deno and Node\.js ≥ 22 map it$/,
       });
     } finally {
       SharedMemory.removeById(id);
