@@ -1,5 +1,6 @@
 // What one synchronous FFI call costs through the library's backend on this
-// runtime: `getpid()` (a syscall with nothing to convert) and a 64 KiB
+// runtime: `abs()` (no syscall: the FFI's own cost), `labs()` (the same with
+// a 64-bit result), `getpid()` (a syscall with nothing to convert) and a 64 KiB
 // `write()` + `read()` through a pipe (a buffer argument and a 64-bit
 // result). Prints the backend's name, so the same Node run in two projects —
 // one with koffi installed, one without — compares koffi with node:ffi.
@@ -17,6 +18,8 @@ const ext = process.argv[2] ? "js" : "ts";
 const { getBackend, libc } = await import(`${base}_ffi/mod.${ext}`);
 
 const sys = libc({
+  abs: { parameters: ["i32"], result: "i32" },
+  labs: { parameters: ["i64"], result: "i64" },
   getpid: { parameters: [], result: "i32" },
   pipe2: { parameters: ["buffer", "i32"], result: "i32" },
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
@@ -27,12 +30,27 @@ const sys = libc({
 const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const s = sys();
 
-function getpidNs() {
-  const n = 500_000;
-  const t = performance.now();
-  for (let i = 0; i < n; i++) s.getpid();
-  return (performance.now() - t) * 1e6 / n;
-}
+// One loop per function, so each call site sees one function (a shared loop
+// would be polymorphic, and V8 would not inline a fast call there).
+const N = 500_000;
+const per = (t) => (performance.now() - t) * 1e6 / N;
+const calls = {
+  abs() {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) s.abs(i & 1023);
+    return per(t);
+  },
+  labs() {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) s.labs(i & 1023);
+    return per(t);
+  },
+  getpid() {
+    const t = performance.now();
+    for (let i = 0; i < N; i++) s.getpid();
+    return per(t);
+  },
+};
 
 const fds = new Int32Array(2);
 if (s.pipe2(fds, 0o2000000) !== 0) throw new Error("pipe2 failed");
@@ -42,18 +60,18 @@ function pipeUs() {
   const n = 10_000;
   const t = performance.now();
   for (let i = 0; i < n; i++) {
-    if (s.write(fds[1], out, 65536) !== 65536) throw new Error("short write");
-    if (s.read(fds[0], into, 65536) !== 65536) throw new Error("short read");
+    if (Number(s.write(fds[1], out, 65536)) !== 65536) throw new Error("short write");
+    if (Number(s.read(fds[0], into, 65536)) !== 65536) throw new Error("short read");
   }
   return (performance.now() - t) * 1e3 / n;
 }
 
-getpidNs();
+for (const f of Object.values(calls)) f();
 pipeUs(); // warm-up
-const calls = [];
+const ns = Object.fromEntries(Object.keys(calls).map((k) => [k, []]));
 const pipes = [];
 for (let r = 0; r < 7; r++) {
-  calls.push(getpidNs());
+  for (const [k, f] of Object.entries(calls)) ns[k].push(f());
   pipes.push(pipeUs());
 }
 s.close(fds[0]);
@@ -65,6 +83,7 @@ const runtime = globalThis.Deno
   : `Node ${process.version}`;
 const us = median(pipes);
 console.log(
-  `${runtime}, ${getBackend().name}: getpid ${median(calls).toFixed(0)} ns/call; ` +
+  `${runtime}, ${getBackend().name}: ` +
+    Object.keys(calls).map((k) => `${k} ${median(ns[k]).toFixed(0)}`).join(", ") + " ns/call; " +
     `64 KiB write+read ${us.toFixed(1)} µs (${(65536 / us / 1e3).toFixed(2)} GB/s each way)`,
 );
