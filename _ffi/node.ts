@@ -14,8 +14,9 @@
  * `fs`, `dns` and `crypto`, and four pending FIFO opens left no thread for
  * the shared waiter's `poll()`, so a pipe read hung (reproduced).
  *
- * Nothing here imports koffi at module load: `nodeBackend()` requires it,
- * and only `getBackend()` on Node calls that.
+ * Nothing here imports koffi at module load: `findKoffi()` requires it,
+ * and only `getBackend()` on Node calls that. Where koffi is not installed,
+ * Node.js ≥ 26 uses its own `node:ffi` instead (node_ffi.ts).
  *
  * @module
  */
@@ -76,19 +77,24 @@ function nodeRequire(from: string): ((id: string) => unknown) | undefined {
   return mod?.createRequire?.(from);
 }
 
-function loadKoffi(): { koffi: Koffi; path: string } {
+/** koffi as this backend loads it, with the path it was found at. */
+export interface FoundKoffi {
+  koffi: Koffi;
+  path: string;
+}
+
+/**
+ * koffi, looked for next to the library first (the npm package names it as
+ * an optional dependency), then in the application's own `node_modules`
+ * (for a copy of the source tree); `undefined` when it is not installed or
+ * cannot load (the error is the `cause` of the caller's message).
+ *
+ * @param errors Receives what each place said.
+ */
+export function findKoffi(errors: unknown[] = []): FoundKoffi | undefined {
   const proc = (globalThis as Any).process;
   const req = nodeRequire(import.meta.url);
-  if (!req) {
-    throw new Error(
-      `sysipc needs Node.js ≥ 20.16 (process.getBuiltinModule); this is ${
-        proc?.version ?? "an unknown runtime"
-      }.`,
-    );
-  }
-  const errors: unknown[] = [];
-  // Next to the library first (the npm package depends on koffi), then the
-  // application's own node_modules (for a copy of the source tree).
+  if (!req) return undefined;
   const cwd = proc?.cwd?.();
   const places = [req, cwd ? nodeRequire(`${cwd}/`) : undefined];
   for (const r of places) {
@@ -101,11 +107,7 @@ function loadKoffi(): { koffi: Koffi; path: string } {
       errors.push(e);
     }
   }
-  throw new Error(
-    "sysipc on Node.js calls libc through the koffi package, which is not installed: " +
-      "run `npm install koffi` (it is a dependency of the sysipc npm package).",
-    { cause: errors[0] },
-  );
+  return undefined;
 }
 
 /**
@@ -115,9 +117,16 @@ function loadKoffi(): { koffi: Koffi; path: string } {
  * hang. When a call is pending, it runs the `exit` listeners registered after
  * it and ends the process with `_exit()` (Linux writes to stdout and stderr
  * synchronously, so no output is lost).
+ *
+ * @param _exit libc's `_exit`, bound by the backend's FFI.
+ * @param proc `process`.
+ * @param busy How many pool calls are in progress.
  */
-function exitPastBlockedWorkers(koffi: Koffi, proc: Any, busy: () => number) {
-  const _exit = koffi.load(null).func("_exit", "void", ["int32_t"]);
+export function exitPastBlockedWorkers(
+  _exit: (code: number) => unknown,
+  proc: Any,
+  busy: () => number,
+): (code: number) => void {
   const listener = (code: number) => {
     if (busy() === 0) return;
     const all = proc.listeners("exit") as ((code: number) => void)[];
@@ -127,9 +136,13 @@ function exitPastBlockedWorkers(koffi: Koffi, proc: Any, busy: () => number) {
   return listener;
 }
 
-/** Creates the Node backend (loads koffi now). Call only on Node. */
-export function nodeBackend(): Backend {
-  const { koffi, path: koffiPath } = loadKoffi();
+/**
+ * Creates the Node backend on koffi (from {@linkcode findKoffi}). Call only on Node.
+ *
+ * @param found koffi and where it is.
+ */
+export function nodeBackend(found: FoundKoffi): Backend {
+  const { koffi, path: koffiPath } = found;
   const libs = new Map<string, KoffiLibrary>();
   const proc = (globalThis as Any).process;
   let exitHooked = false;
@@ -139,7 +152,8 @@ export function nodeBackend(): Backend {
     spawn(source, data, died) {
       if (!exitHooked) {
         exitHooked = true;
-        proc.on("exit", exitPastBlockedWorkers(koffi, proc, () => pool.busy));
+        const _exit = koffi.load(null).func("_exit", "void", ["int32_t"]);
+        proc.on("exit", exitPastBlockedWorkers(_exit, proc, () => pool.busy));
       }
       return spawnNodeWorker(source, data, died);
     },
@@ -182,7 +196,12 @@ export function nodeBackend(): Backend {
     pointerFrom(address: bigint): Pointer {
       return address === 0n ? null : (address as unknown as Pointer);
     },
-    maxBufferBytes: 2 ** 32,
+    // koffi.view() past 4 GiB aborted the process on Node 20; on Node 22, 24
+    // and 26 it wraps 2³² + 1 and 2³³ + 7 bytes, reads and writes their last
+    // byte and detaches with transfer() (checked with koffi 3.3.4).
+    maxBufferBytes: Number(proc?.versions?.node?.split(".")[0]) >= 22
+      ? Number.MAX_SAFE_INTEGER
+      : 2 ** 32,
     arrayBufferAt(p: Pointer, length: number): ArrayBuffer {
       return koffi.view(p, length);
     },

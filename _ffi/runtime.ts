@@ -2,16 +2,21 @@
  * Picks the runtime backend and loads libc lazily, on first use.
  *
  * The choice is made on the first call that needs native code, never at
- * import: Deno (`Deno.dlopen`), then Bun (`bun:ffi`), then Node.js (koffi).
- * The Bun and Node backends load `bun:ffi` and koffi only when chosen, through
- * `process.getBuiltinModule`, so no other runtime ever tries to resolve them.
+ * import: Deno (`Deno.dlopen`), then Bun (`bun:ffi`), then Node.js: koffi
+ * where it is installed, else Node's own `node:ffi` (Node.js ≥ 26). koffi
+ * comes first because it is stable and `node:ffi` is experimental (it
+ * warns when loaded; see node_ffi.ts); they cost the same per call. The Bun
+ * and Node backends load `bun:ffi`, koffi and `node:ffi` only when chosen,
+ * through `process.getBuiltinModule`, so no other runtime ever tries to
+ * resolve them.
  *
  * @module
  */
 import type { Backend, Bound, SymbolTable } from "./types.ts";
 import { denoBackend } from "./deno.ts";
 import { bunBackend } from "./bun.ts";
-import { nodeBackend } from "./node.ts";
+import { findKoffi, nodeBackend } from "./node.ts";
+import { loadNodeFfi, nodeFfiBackend } from "./node_ffi.ts";
 
 let backend: Backend | undefined;
 
@@ -60,14 +65,44 @@ export function getBackend(): Backend {
   } else if (g.process?.versions?.bun !== undefined) {
     backend = bunBackend();
   } else if (g.process?.versions?.node !== undefined) {
-    backend = nodeBackend();
+    backend = nodeOwnBackend(g.process);
   } else {
     throw new Error(
       "sysipc found no foreign-function interface in this runtime: run it with Deno " +
-        "(--allow-ffi), Node.js ≥ 20.16 with the koffi package, or Bun.",
+        "(--allow-ffi), Node.js ≥ 26 (node:ffi) or ≥ 22 with the koffi package, or Bun.",
     );
   }
   return backend;
+}
+
+/** koffi where it is installed, else `node:ffi`; a clear error when neither is there. */
+// deno-lint-ignore no-explicit-any
+function nodeOwnBackend(proc: any): Backend {
+  const errors: unknown[] = [];
+  const koffi = findKoffi(errors);
+  if (koffi) return nodeBackend(koffi);
+  const ffi = loadNodeFfi();
+  if (ffi) {
+    try {
+      return nodeFfiBackend(ffi);
+    } catch (e) {
+      if ((e as { code?: string })?.code !== "ERR_ACCESS_DENIED") throw e;
+      throw new Error(
+        "sysipc needs foreign-function access to call libc: run Node.js with --allow-ffi " +
+          "(the permission model is on).",
+        { cause: e },
+      );
+    }
+  }
+  const major = Number(String(proc.version).replace(/^v/, "").split(".")[0]);
+  const why = major >= 26
+    ? "which this Node.js was started without (--no-experimental-ffi)"
+    : `which Node.js has from version 26 on (this is ${proc.version})`;
+  throw new Error(
+    "sysipc on Node.js calls libc through the koffi package, which is not installed, or " +
+      `through node:ffi, ${why}: run \`npm install koffi\`.`,
+    { cause: errors[0] },
+  );
 }
 
 /** The path of the C library the bindings load. */

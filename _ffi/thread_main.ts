@@ -195,6 +195,58 @@ export function koffiThreadNative(arg: string): ThreadNative {
   };
 }
 
+/**
+ * `node:ffi` for a pool thread (Node.js ≥ 26 without koffi). Self-contained:
+ * `arg` is the JSON of our type names in `node:ffi`'s vocabulary
+ * (`NODE_FFI_TYPES` of node_ffi.ts). Each thread loads the module itself,
+ * and Node warns once per thread: the same one warning is dropped here as on
+ * the main thread.
+ */
+export function nodeFfiThreadNative(arg: string): ThreadNative {
+  const T = JSON.parse(arg) as Record<string, string>;
+  // deno-lint-ignore no-explicit-any
+  const proc = (globalThis as any).process;
+  const emitWarning = proc.emitWarning;
+  proc.emitWarning = function (this: unknown, w: unknown, ...rest: unknown[]) {
+    // deno-lint-ignore no-explicit-any
+    const type = typeof rest[0] === "string" ? rest[0] : (rest[0] as any)?.type;
+    // deno-lint-ignore no-explicit-any
+    const text = String((w as any)?.message ?? w);
+    if (type === "ExperimentalWarning" && /^FFI is an experimental feature/.test(text)) return;
+    return emitWarning.call(this, w, ...rest);
+  };
+  let ffi;
+  try {
+    ffi = proc.getBuiltinModule("node:ffi");
+  } finally {
+    proc.emitWarning = emitWarning;
+  }
+  const libs: unknown[] = []; // kept: a collected library would close
+  return {
+    bind: (d) => {
+      const { lib, functions } = ffi.dlopen(d.path, {
+        [d.symbol]: { return: T[d.result], arguments: d.parameters.map((p) => T[p]) },
+      });
+      libs.push(lib);
+      const f = functions[d.symbol];
+      // As on the main thread: NULL is null, a 64-bit result a number when it fits.
+      if (d.result === "pointer") {
+        return (...a: unknown[]) => {
+          const r = f(...a);
+          return r === 0n ? null : r;
+        };
+      }
+      if (T[d.result] !== "int64" && T[d.result] !== "uint64") return f;
+      return (...a: unknown[]) => {
+        const r = f(...a);
+        return r >= -0x1fffffffffffffn && r <= 0x1fffffffffffffn ? Number(r) : r;
+      };
+    },
+    pointer: (address) => address,
+    view: (p, length) => ffi.toArrayBuffer(p, length, false),
+  };
+}
+
 /** `bun:ffi` for a pool thread. Self-contained. */
 export function bunThreadNative(): ThreadNative {
   // deno-lint-ignore no-explicit-any

@@ -104,7 +104,7 @@ export type Bound<S extends SymbolTable> = {
  * ever see this interface, so adding Node or Bun means adding a backend.
  */
 export interface Backend {
-  /** Human name, for messages: "Deno", "Node (koffi)", "Bun". */
+  /** Human name, for messages: "Deno", "Node.js (koffi 3.3.4)", "Node.js (node:ffi v26.12.1)", "Bun 1.4.5". */
   readonly name: string;
   /** Opens a shared library and binds the symbols of `table`. */
   open<S extends SymbolTable>(path: string, table: S): Bound<S>;
@@ -117,9 +117,10 @@ export interface Backend {
   /** A zero-copy `ArrayBuffer` over `length` bytes of native memory at `p`. */
   arrayBufferAt(p: Pointer, length: number): ArrayBuffer;
   /**
-   * The most bytes {@linkcode arrayBufferAt} can wrap: 2³² on Node.js with
-   * koffi (beyond, koffi aborts the process) and on Bun ("Out of memory"),
-   * measured with Node 20.20 and Bun 1.4.5; no limit short of 2⁵³ on Deno.
+   * The most bytes {@linkcode arrayBufferAt} can wrap: 2³² on Bun ("Out of
+   * memory" beyond, measured with Bun 1.4.5) and on Node.js 20 with koffi
+   * (beyond, koffi aborted the process); no limit short of 2⁵³ on Deno, on
+   * Node.js ≥ 22 with koffi and with node:ffi.
    */
   readonly maxBufferBytes: number;
   /** Reads a pointer-sized value at `p + offset`. */

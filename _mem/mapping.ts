@@ -209,11 +209,11 @@ export class Mapping {
   constructor(src: MappingSource) {
     const b = getBackend();
     if (src.size > b.maxBufferBytes) {
-      // Wrapping it would abort the process (koffi) or fail obscurely (Bun).
+      // Wrapping it would abort the process (koffi on Node 20) or fail obscurely (Bun).
       src.unmap();
       throw new RangeError(
         `Cannot map ${src.label}: its ${src.size} bytes are more than ${b.name} can make one ` +
-          `ArrayBuffer of (${b.maxBufferBytes}); Deno maps it`,
+          `ArrayBuffer of (${b.maxBufferBytes}); Deno and Node.js ≥ 22 map it`,
       );
     }
     this.#src = src;

@@ -38,7 +38,7 @@ const pkg = {
   version: deno.version,
   description: "Linux IPC for TypeScript: pipes, FIFOs, System V and POSIX shared memory, " +
     "semaphores and message queues, and the sysipc command to list, inspect and reap them; " +
-    "bound to libc through the runtime's FFI (Node.js via koffi, Bun, Deno).",
+    "bound to libc through the runtime's FFI (Node.js via koffi or node:ffi, Bun, Deno).",
   license: deno.license ?? "MIT",
   type: "module",
   // deno.json's exports, one for one: "./pipe": "./pipe/mod.ts" → ./esm/pipe/mod.{js,d.ts}.
@@ -52,8 +52,10 @@ const pkg = {
   bin: { sysipc: "./bin/sysipc.js" },
   files: ["esm/", "bin/", "examples/", "README.md", "LICENSE"],
   os: ["linux"],
-  engines: { node: ">=20.16", bun: ">=1.1", deno: ">=2.0" },
-  dependencies: { koffi: "^3.3.4" },
+  engines: { node: ">=22", bun: ">=1.1", deno: ">=2.0" },
+  // Node.js 22 and 24 call libc through koffi; Node.js 26 does through its
+  // own node:ffi where koffi is absent (`npm install --omit=optional`).
+  optionalDependencies: { koffi: "^3.3.4" },
   keywords: [
     "ipc",
     "pipe",

@@ -3,11 +3,12 @@
  * `deno task test` works on a fresh Debian machine that has only Node/npm,
  * gcc and apt:
  *
- * - the pinned tools (`tools/package.json`: Bun, koffi, TypeScript): `npm ci
- *   --prefix tools` when `tools/node_modules` is missing, and Bun's own
+ * - the pinned tools (`tools/package.json`: Deno, Bun, Node 22/24/26, koffi,
+ *   TypeScript): `npm ci --prefix tools` when `tools/node_modules` is missing
+ *   or lacks a pinned Node (a checkout from before they were pinned), and Bun's own
  *   postinstall step when its binary is not in place (an install that skipped
  *   scripts leaves a stub);
- * - Node.js and npm (the Node suite, the npm package tests);
+ * - Node.js and npm (to run npm; the Node suites run the pinned Nodes);
  * - a C compiler (`cc`) for the seed's own C programs;
  * - Debian's `strace` (the FIFO tests delay a syscall with it), and
  *   Debian's `python3-sysv-ipc` and `python3-numpy` for the Python interop
@@ -44,8 +45,14 @@ if (!await ok("node", ["--version"]) || !await ok("npm", ["--version"])) {
 } else {
   const tools = `${root}tools`;
   const exists = (p: string) => Deno.stat(p).then(() => true, () => false);
-  if (!await exists(`${tools}/node_modules`)) {
+  const nodes = ["node22", "node24", "node26"].map((n) => `${tools}/node_modules/${n}/bin/node`);
+  const pinned = async () =>
+    (await Promise.all(nodes.map((n) => ok(n, ["--version"])))).every(Boolean);
+  if (!await exists(`${tools}/node_modules`) || !await pinned()) {
     await run("npm", ["ci", "--prefix", tools, "--no-audit", "--no-fund"]);
+  }
+  if (!await pinned()) {
+    problems.push(`the pinned Nodes (${nodes.join(", ")}): npm ci --prefix tools`);
   }
   const bun = `${tools}/node_modules/.bin/bun`;
   if (!await ok(bun, ["--version"])) {

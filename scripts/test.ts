@@ -3,14 +3,22 @@
  * then the cross-runtime tests (`tests/cross/`):
  *
  *     deno run -A scripts/test.ts deno       # deno test, sanitizers on
- *     deno run -A scripts/test.ts node       # build npm/, pack it, install the tarball into
+ *     deno run -A scripts/test.ts node22     # build npm/, pack it, install the tarball into
  *                                            # .build/node/, compile tests/ and examples/ there
- *                                            # importing "sysipc", run them with node --test
+ *                                            # importing "sysipc", run them with node --test on
+ *                                            # the pinned Node 22 (koffi)
+ *     deno run -A scripts/test.ts node24     # the same on Node 24 (koffi)
+ *     deno run -A scripts/test.ts node26     # the same on Node 26 in .build/node26/, where the
+ *                                            # package is installed without its optional koffi:
+ *                                            # the node:ffi backend
+ *     deno run -A scripts/test.ts node       # node22, node24 and node26
  *     deno run -A scripts/test.ts bun        # bun test, from the TypeScript source
- *     deno run -A scripts/test.ts interop    # Deno, Node and Bun processes together; the
- *                                            # npm package in a fresh project; Node without koffi
+ *     deno run -A scripts/test.ts interop    # Deno, Node (koffi and node:ffi) and Bun processes
+ *                                            # together; the npm package in a fresh project;
+ *                                            # Node without koffi
  *
- * (`deno task test` runs all four after `scripts/prereqs.ts`; `deno task
+ * The Nodes are pinned in `tools/package.json` (`node22`, `node24`, `node26`).
+ * (`deno task test` runs them all after `scripts/prereqs.ts`; `deno task
  * test:deno` etc. run one.) Arguments after `--` go to the runner, e.g.
  * `deno task test:node -- --test-name-pattern=FIFO`; test file paths
  * (`tests/pipe_test.ts`) pick files.
@@ -34,12 +42,22 @@ import { createHash } from "node:crypto";
 import { compileUsers, root } from "./_compile.ts";
 import { librarySources, MODULES, PUBLIC_MODULES } from "./_modules.ts";
 
-const SUITES = ["deno", "node", "bun", "interop"] as const;
+const SUITES = ["deno", "node22", "node24", "node26", "bun", "interop"] as const;
 type Suite = typeof SUITES[number];
+/** Names that stand for several suites. */
+const ALIASES: Record<string, readonly Suite[]> = { node: ["node22", "node24", "node26"] };
 
 const DENO_PERMS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 /** The Node suite's project: the packed npm package installed, the tests compiled next to it. */
 export const NODE_PROJECT = join(root, ".build/node");
+/** The same without the package's optional koffi (`npm install --omit=optional`): node:ffi. */
+export const NODE_FFI_PROJECT = join(root, ".build/node26");
+/** The pinned Node binaries (tools/package.json) and the project each suite runs in. */
+export const NODES = {
+  node22: { bin: join(root, "tools/node_modules/node22/bin/node"), project: NODE_PROJECT },
+  node24: { bin: join(root, "tools/node_modules/node24/bin/node"), project: NODE_PROJECT },
+  node26: { bin: join(root, "tools/node_modules/node26/bin/node"), project: NODE_FFI_PROJECT },
+} as const;
 /** The tests' one import of the library (compiled): its imports of internals point into the package. */
 const TEST_LIB = "tests/_support/lib.js";
 /** The pinned Bun (tools/package.json). */
@@ -212,7 +230,8 @@ async function inputsHash(): Promise<string> {
  * the library, and its imports become `"sysipc"` and, for the few internals
  * the tests need, the files inside `node_modules/sysipc/esm/` — the ones the
  * package itself loads. The compiled library source is not copied: nothing
- * else can be imported.
+ * else can be imported. Then the same project again in `.build/node26/`,
+ * installed with `--omit=optional`: no koffi, so Node 26 takes `node:ffi`.
  *
  * @returns The tarball's path.
  */
@@ -289,8 +308,43 @@ export async function prepareNodeProject(): Promise<string> {
     }
   }
   await Deno.writeTextFile(join(NODE_PROJECT, ".tarball"), tarball + "\n");
+  await prepareFfiProject(tarball);
   await Deno.writeTextFile(stamp, hash);
   return tarball;
+}
+
+/** `.build/node26/`: the compiled tests of `.build/node/`, the package installed without koffi. */
+async function prepareFfiProject(tarball: string): Promise<void> {
+  await Deno.remove(NODE_FFI_PROJECT, { recursive: true }).catch(() => {});
+  await Deno.mkdir(NODE_FFI_PROJECT, { recursive: true });
+  for await (const e of Deno.readDir(NODE_PROJECT)) {
+    if (["node_modules", "package-lock.json", ".inputs"].includes(e.name)) continue;
+    await output("cp", ["-a", join(NODE_PROJECT, e.name), NODE_FFI_PROJECT]);
+  }
+  await Deno.writeTextFile(
+    join(NODE_FFI_PROJECT, "package.json"),
+    JSON.stringify(
+      {
+        name: "sysipc-node-ffi-tests",
+        private: true,
+        type: "module",
+        description: "Generated by scripts/test.ts: the test suite against the packed package, " +
+          "installed without its optional koffi (Node's own node:ffi).",
+      },
+      null,
+      2,
+    ) + "\n",
+  );
+  await output(
+    "npm",
+    ["install", "--omit=optional", "--no-audit", "--no-fund", "--prefer-offline", tarball],
+    NODE_FFI_PROJECT,
+  );
+  const koffi = await Deno.stat(join(NODE_FFI_PROJECT, "node_modules/koffi")).then(
+    () => true,
+    () => false,
+  );
+  if (koffi) throw new Error(`${NODE_FFI_PROJECT} has koffi after npm install --omit=optional`);
 }
 
 async function listSources(dir: string): Promise<string[]> {
@@ -334,16 +388,22 @@ async function suite(name: Suite, picked: string[], extra: string[]): Promise<bo
       ]);
       return tests && docs;
     }
-    case "node": {
+    case "node22":
+    case "node24":
+    case "node26": {
       await prepareNodeProject();
+      const { bin, project } = NODES[name];
       const files = (picked.length ? picked : await listTests("tests")).map((f) =>
         f.replace(/\.ts$/, ".js")
       );
+      const ffi = project === NODE_PROJECT ? "koffi" : "node:ffi, no koffi installed";
       return await run(
-        `Node suite (node ${(await output("node", ["--version"])).trim()}, the packed npm package)`,
-        "node",
+        `Node suite (node ${
+          (await output(bin, ["--version"])).trim()
+        }, ${ffi}, the packed npm package)`,
+        bin,
         ["--test", "--test-concurrency=1", "--test-reporter=spec", ...extra, ...files],
-        { cwd: NODE_PROJECT },
+        { cwd: project },
       );
     }
     case "bun": {
@@ -363,7 +423,15 @@ async function suite(name: Suite, picked: string[], extra: string[]): Promise<bo
         ...extra,
         ...files,
       ], {
-        env: { SYSIPC_NODE_PROJECT: NODE_PROJECT, SYSIPC_TARBALL: tarball, SYSIPC_BUN: BUN },
+        env: {
+          SYSIPC_NODE_PROJECT: NODE_PROJECT,
+          SYSIPC_NODE_FFI_PROJECT: NODE_FFI_PROJECT,
+          SYSIPC_NODE: NODES.node24.bin,
+          SYSIPC_NODE22: NODES.node22.bin,
+          SYSIPC_NODE26: NODES.node26.bin,
+          SYSIPC_TARBALL: tarball,
+          SYSIPC_BUN: BUN,
+        },
       });
     }
   }
@@ -373,12 +441,17 @@ if (import.meta.main) {
   const dash = Deno.args.indexOf("--");
   const mine = dash < 0 ? Deno.args : Deno.args.slice(0, dash);
   const extra = dash < 0 ? [] : Deno.args.slice(dash + 1);
-  const names = mine.filter((a) => (SUITES as readonly string[]).includes(a)) as Suite[];
+  const known = (a: string) => (SUITES as readonly string[]).includes(a) || a in ALIASES;
+  const names = [
+    ...new Set(mine.filter(known).flatMap((a) => ALIASES[a] ?? [a as Suite])),
+  ];
   const picked = mine.filter((a) => a.endsWith(".ts"));
-  const unknown = mine.filter((a) => !names.includes(a as Suite) && !picked.includes(a));
+  const unknown = mine.filter((a) => !known(a) && !picked.includes(a));
   if (unknown.length) {
     console.error(
-      `Unknown argument ${unknown.join(" ")}: give suites (${SUITES.join(" ")}) or test files`,
+      `Unknown argument ${unknown.join(" ")}: give suites (${
+        [...SUITES, ...Object.keys(ALIASES)].join(" ")
+      }) or test files`,
     );
     Deno.exit(2);
   }

@@ -4,6 +4,7 @@ import { rmSync } from "node:fs";
 import process from "node:process";
 import {
   ftok,
+  getBackend,
   IPC,
   IPC_PRIVATE,
   IpcError,
@@ -15,7 +16,7 @@ import {
   SHM_RDONLY,
   SHMID_DS,
 } from "./_support/lib.ts";
-import { runtimeName, tempDir, test } from "./_support/runtime.ts";
+import { tempDir, test } from "./_support/runtime.ts";
 import { assertNoFdLeak } from "./_support/leaks.ts";
 import {
   AsUser,
@@ -342,17 +343,21 @@ test("open() of a missing key is ENOENT, exclusive create of a taken key EEXIST;
   });
 });
 
-/** What bounds a segment's size here: the kernel, or what the runtime can map (Node, Bun: 4 GiB). */
-const SIZE_LIMIT = runtimeName === "deno"
-  ? "kernel\\.shmmax"
-  : "the largest ArrayBuffer (Node\\.js|Bun) .* can map";
+/**
+ * Whether this runtime's FFI wraps more than 4 GiB in one ArrayBuffer: Deno
+ * and Node.js ≥ 22 (koffi or node:ffi) do; Bun stops at 4 GiB.
+ */
+const WIDE = getBackend().maxBufferBytes > 2 ** 32;
 
-test("memory over 4 GiB: mapped on Deno; refused before anything is made where the runtime cannot wrap it (Node, Bun)", async () => {
+/** What bounds a segment's size here: the kernel, or what the runtime can map (Bun: 4 GiB). */
+const SIZE_LIMIT = WIDE ? "kernel\\.shmmax" : "the largest ArrayBuffer (Node\\.js|Bun) .* can map";
+
+test("memory over 4 GiB: mapped on Deno and Node; refused before anything is made where the runtime cannot wrap it (Bun)", async () => {
   const size = 2 ** 32 + 4096;
   const shmBefore = shmTable().length;
   const files = () => listDir("/dev/shm") ?? [];
   const filesBefore = files();
-  if (runtimeName === "deno") {
+  if (WIDE) {
     const shm = SharedMemory.create({ size });
     try {
       shm.bytes[size - 1] = 7; // one page touched
@@ -392,7 +397,7 @@ test("memory over 4 GiB: mapped on Deno; refused before anything is made where t
       assert.throws(() => SharedMemory.fromId(id), {
         name: "RangeError",
         message:
-          /^Cannot map shared memory .*: its 4294971392 bytes are more than .* can make one ArrayBuffer of \(4294967296\); Deno maps it$/,
+          /^Cannot map shared memory .*: its 4294971392 bytes are more than .* can make one ArrayBuffer of \(4294967296\); Deno and Node\.js ≥ 22 map it$/,
       });
     } finally {
       SharedMemory.removeById(id);

@@ -7,6 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import process from "node:process";
 import { pipe, SemaphoreSet } from "./lib.ts";
 import { fdTable, type IpcObject, ipcObjects, threadCount } from "./procfs.ts";
 import { runtimeName } from "./runtime.ts";
@@ -26,17 +27,26 @@ import { sleep, until } from "./timing.ts";
  * counted rather than compared by number.
  */
 const WORKER_FDS = runtimeName === "node"
-  ? { eventpoll: 1, eventfd: 1, pipePairs: 1, sockets: 0, copies: 0 }
+  ? { eventpoll: 1, eventfd: 1, pipePairs: 1, sockets: 0, copies: 0, ioUring: nodeIoUring() }
   : runtimeName === "bun"
-  ? { eventpoll: 1, eventfd: 1, pipePairs: 0, sockets: 0, copies: 0 }
-  : { eventpoll: 2, eventfd: 1, pipePairs: 0, sockets: 1, copies: 2 };
+  ? { eventpoll: 1, eventfd: 1, pipePairs: 0, sockets: 0, copies: 0, ioUring: 0 }
+  : { eventpoll: 2, eventfd: 1, pipePairs: 0, sockets: 1, copies: 2, ioUring: 0 };
+
+/**
+ * The io_uring instance each Node.js Worker's event loop sets up (libuv ≥
+ * 1.45: Node 22, 24 and 26, checked; none where `UV_USE_IO_URING=0`).
+ */
+function nodeIoUring(): number {
+  if (process.env.UV_USE_IO_URING === "0") return 0;
+  return Number(process.versions.node?.split(".")[0]) >= 22 ? 1 : 0;
+}
 
 /**
  * What is counted rather than compared by number: epolls, eventfds, pipes of
  * which this process holds both ends and nothing else (Node's Worker
- * self-pipes), sockets, and copies (see above).
+ * self-pipes), sockets, copies (see above) and io_uring instances.
  */
-type Counted = "eventpoll" | "eventfd" | "pipePairs" | "sockets" | "copies";
+type Counted = "eventpoll" | "eventfd" | "pipePairs" | "sockets" | "copies" | "ioUring";
 
 interface FdSummary extends Record<Counted, number> {
   /** `"fd target"` of every descriptor compared exactly. */
@@ -51,12 +61,14 @@ function summarize(table: Map<number, string>): FdSummary {
     pipePairs: 0,
     sockets: 0,
     copies: 0,
+    ioUring: 0,
   };
   const seen = new Set<string>();
   const pipes = new Map<string, number[]>();
   for (const [fd, target] of table) {
     if (target === "anon_inode:[eventpoll]") s.eventpoll++;
     else if (target === "anon_inode:[eventfd]") s.eventfd++;
+    else if (WORKER_FDS.ioUring && target === "anon_inode:[io_uring]") s.ioUring++;
     else if (WORKER_FDS.sockets && target.startsWith("socket:")) s.sockets++;
     else if (WORKER_FDS.copies && seen.has(target)) s.copies++;
     else if (WORKER_FDS.pipePairs && target.startsWith("pipe:")) {

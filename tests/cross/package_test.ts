@@ -1,21 +1,23 @@
 /**
  * The npm package as its users meet it: `npm pack` gives a tarball that a
- * fresh Node.js project installs (koffi comes from the npm registry) and
- * uses, with types, examples and the demo tour; Bun runs the same installed
- * package. And the bad environments: a runtime without usable FFI gets one
- * clear error naming what is missing at first use — never at import, never
- * a crash.
+ * fresh Node.js project installs (its optional koffi comes from the npm
+ * registry) and uses, with types, examples and the demo tour, on Node 24
+ * and Node 26; Bun runs the same installed package. Without koffi, Node 26
+ * runs it on its own `node:ffi`, printing no warning. And the bad
+ * environments: a runtime without usable FFI gets one clear error naming
+ * what is missing at first use — never at import, never a crash.
  *
  *     deno task test:interop
  *
  * (`scripts/test.ts interop` packs the package and passes the tarball in
- * `SYSIPC_TARBALL`, and the pinned Bun in `SYSIPC_BUN`.)
+ * `SYSIPC_TARBALL`, the pinned Nodes in `SYSIPC_NODE` (24), `SYSIPC_NODE22`
+ * and `SYSIPC_NODE26`, and the pinned Bun in `SYSIPC_BUN`.)
  *
  * @module
  */
 import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { run } from "../_support/children.ts";
@@ -34,6 +36,11 @@ function required(name: string): string {
 }
 const tarball = required("SYSIPC_TARBALL");
 const bun = required("SYSIPC_BUN");
+const node = required("SYSIPC_NODE");
+const node22 = required("SYSIPC_NODE22");
+const node26 = required("SYSIPC_NODE26");
+/** npm and npx (`#!/usr/bin/env node`) run on the pinned Node 24 too. */
+const onPinnedNode = { PATH: `${dirname(node)}:${process.env.PATH}` };
 const denoJson = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
 const version = denoJson.version as string;
 /** The package's entry points: deno.json's exports, the one list of modules. */
@@ -147,7 +154,7 @@ test("npm pack's tarball holds the compiled modules with their types, the exampl
 test("a fresh Node project installs the packed package and uses it, as a user would", async (t) => {
   const dir = tempDir("sysipc_npm_project_");
   try {
-    await t.step("npm install <tarball> brings sysipc and its koffi dependency", async () => {
+    await t.step("npm install <tarball> brings sysipc and its optional koffi", async () => {
       writeFileSync(
         join(dir, "package.json"),
         JSON.stringify({ name: "app", private: true, type: "module" }),
@@ -159,14 +166,16 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
         "--prefer-offline",
         "--loglevel=error",
         tarball,
-      ], { cwd: dir });
+      ], { cwd: dir, env: onPinnedNode });
       assert.equal(r.code, 0, r.stderr);
       const pkg = JSON.parse(readFileSync(join(dir, "node_modules/sysipc/package.json"), "utf8"));
       assert.equal(pkg.name, "sysipc");
       assert.equal(pkg.version, version);
       assert.equal(pkg.type, "module");
       assert.deepEqual(Object.keys(pkg.exports), EXPORTS);
-      assert.ok(pkg.dependencies.koffi, "koffi is a dependency");
+      assert.ok(pkg.optionalDependencies.koffi, "koffi is an optional dependency");
+      assert.equal(pkg.dependencies, undefined, "nothing else is");
+      assert.equal(pkg.engines.node, ">=22");
       const koffi = JSON.parse(readFileSync(join(dir, "node_modules/koffi/package.json"), "utf8"));
       assert.equal(koffi.name, "koffi");
       const app = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
@@ -174,8 +183,17 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
     });
     await t.step("node runs a program importing every module", async () => {
       writeFileSync(join(dir, "app.mjs"), APP);
-      const r = await run("node", ["app.mjs"], { cwd: dir });
+      const r = await run(node, ["app.mjs"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), APP_EXPECTED);
+    });
+    await t.step("node 26 runs it too, through koffi since it is installed", async () => {
+      writeFileSync(join(dir, "which.mjs"), WHICH_FFI);
+      const which = await run(node26, ["which.mjs"], { cwd: dir });
+      assert.deepEqual([which.code, which.stderr], [0, ""]);
+      assert.match(which.stdout, /^Node\.js \(koffi 3\.\d+\.\d+\)\n$/);
+      const r = await run(node26, ["app.mjs"], { cwd: dir });
+      assert.deepEqual([r.code, r.stderr], [0, ""]);
       assert.deepEqual(JSON.parse(r.stdout), APP_EXPECTED);
     });
     await t.step("bun runs the same program on the same installed package", async () => {
@@ -194,7 +212,10 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
               [bun, ["x", "--bun", "sysipc"]],
             ] as const
           ) {
-            const r = await run(cmd, [...args, "ls", "--kind", "shm", "--json"], { cwd: dir });
+            const r = await run(cmd, [...args, "ls", "--kind", "shm", "--json"], {
+              cwd: dir,
+              env: onPinnedNode,
+            });
             assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
             const doc = JSON.parse(r.stdout);
             assert.equal(doc.schema, 1);
@@ -202,7 +223,7 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
               doc.objects.some((o: { id: number }) => o.id === seg.id),
               `${cmd} lists our segment`,
             );
-            const bad = await run(cmd, [...args, "ls", "--nope"], { cwd: dir });
+            const bad = await run(cmd, [...args, "ls", "--nope"], { cwd: dir, env: onPinnedNode });
             assert.equal(bad.code, 2, `${cmd}: a usage error is status 2`);
             assert.match(bad.stderr, /^sysipc: ls: Unknown option '--nope'/);
           }
@@ -245,7 +266,7 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
       },
     );
     await t.step("node runs the package's examples: the whole demo tour", async () => {
-      const r = await run("node", ["node_modules/sysipc/examples/tour.js"], { cwd: dir });
+      const r = await run(node, ["node_modules/sysipc/examples/tour.js"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /✔ 12 demos in/);
       assert.match(r.stdout, /sum = 333328333350000 \(expected 333328333350000\)/);
@@ -258,6 +279,12 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+/** A program that prints which FFI the library calls libc through. */
+const WHICH_FFI = `
+import { getBackend } from "./node_modules/sysipc/esm/_ffi/mod.js";
+console.log(getBackend().name);
+`;
 
 /** A program that imports the library, then uses it three ways and reports every error. */
 const BAD_ENV = `
@@ -297,13 +324,13 @@ async function unpackAlone(dir: string): Promise<void> {
   writeFileSync(join(dir, "package.json"), JSON.stringify({ type: "module" }));
 }
 
-test("Node without koffi: the import works, and every first use throws one clear Error naming koffi — no crash", async () => {
+test("Node 22 without koffi: the import works, and every first use throws one clear Error naming koffi and node:ffi — no crash", async () => {
   const dir = tempDir("sysipc_npm_nokoffi_");
   try {
-    // The package as it is, without its dependency (a broken or partial install).
+    // The package without its optional dependency (npm install --omit=optional).
     await unpackAlone(dir);
     writeFileSync(join(dir, "bad.mjs"), BAD_ENV);
-    const r = await run("node", ["bad.mjs"], { cwd: dir });
+    const r = await run(node22, ["bad.mjs"], { cwd: dir });
     assert.deepEqual([r.code, r.signal, r.stderr], [0, null, ""]);
     const report = badEnvReport(r.stdout);
     assert.ok(report.imported > 10, "the import itself needs nothing native");
@@ -312,9 +339,65 @@ test("Node without koffi: the import works, and every first use throws one clear
       assert.deepEqual(e, {
         error: "Error",
         message:
-          "sysipc on Node.js calls libc through the koffi package, which is not installed: " +
-          "run `npm install koffi` (it is a dependency of the sysipc npm package).",
+          "sysipc on Node.js calls libc through the koffi package, which is not installed, or " +
+          "through node:ffi, which Node.js has from version 26 on (this is v22.23.5): " +
+          "run `npm install koffi`.",
       });
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** Uses the library, then warns once itself: only the program's own warning may show. */
+const WARN_AFTER = `
+import { pipe } from "sysipc";
+import { getBackend } from "./node_modules/sysipc/esm/_ffi/mod.js";
+const p = pipe();
+await p.writeEnd.write(new TextEncoder().encode("x"));
+p.close();
+console.log(getBackend().name);
+process.emitWarning("the program's own warning", "ExperimentalWarning");
+`;
+
+test("Node 26 without koffi: the package runs on node:ffi — the demo tour passes and Node's FFI warning is not printed, while other warnings are; without node:ffi or its permission, one clear Error", async () => {
+  const dir = tempDir("sysipc_npm_nodeffi_");
+  try {
+    await unpackAlone(dir);
+    writeFileSync(join(dir, "warn.mjs"), WARN_AFTER);
+    const w = await run(node26, ["warn.mjs"], { cwd: dir });
+    assert.equal(w.code, 0, w.stderr);
+    assert.match(w.stdout, /^Node\.js \(node:ffi v26\.\d+\.\d+\)\n$/);
+    assert.match(w.stderr, /ExperimentalWarning: the program's own warning/);
+    assert.doesNotMatch(w.stderr, /FFI/);
+    // Every demo, with off-thread waits on the pool's Workers, each loading node:ffi.
+    const r = await run(node26, ["node_modules/sysipc/examples/tour.js"], { cwd: dir });
+    assert.deepEqual([r.code, r.stderr], [0, ""]);
+    assert.match(r.stdout, /✔ 12 demos in/);
+    assert.match(r.stdout, /wrote: "hello from Node\.js, pid \d+"/);
+    assert.match(r.stdout, /0 lost, 0 duplicated, 0 corrupt, 0 out of order/);
+    // node:ffi switched off, or the permission model without --allow-ffi: one clear Error each.
+    writeFileSync(join(dir, "bad.mjs"), BAD_ENV);
+    for (
+      const [flags, message] of [
+        [
+          ["--no-experimental-ffi"],
+          "sysipc on Node.js calls libc through the koffi package, which is not installed, or " +
+          "through node:ffi, which this Node.js was started without (--no-experimental-ffi): " +
+          "run `npm install koffi`.",
+        ],
+        [
+          ["--permission", `--allow-fs-read=${dir}`],
+          "sysipc needs foreign-function access to call libc: run Node.js with --allow-ffi " +
+          "(the permission model is on).",
+        ],
+      ] as const
+    ) {
+      const b = await run(node26, [...flags, "bad.mjs"], { cwd: dir });
+      assert.deepEqual([b.code, b.signal, b.stderr], [0, null, ""], flags.join(" "));
+      const report = badEnvReport(b.stdout);
+      assert.ok(report.imported > 10);
+      assert.deepEqual(report.errors, Array(3).fill({ error: "Error", message }), flags.join(" "));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -331,7 +414,7 @@ test("a non-Linux OS (process.platform faked before first use): one clear Error 
       'Object.defineProperty(process, "platform", { value: "darwin" });\nawait import("./bad.mjs");\n',
     );
     writeFileSync(join(dir, "bad.mjs"), BAD_ENV);
-    for (const runtime of ["node", bun]) {
+    for (const runtime of [node, node26, bun]) {
       const r = await run(runtime, ["fake.mjs"], { cwd: dir });
       assert.deepEqual([r.code, r.signal, r.stderr], [0, null, ""], runtime);
       const report = badEnvReport(r.stdout);

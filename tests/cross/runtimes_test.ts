@@ -3,12 +3,15 @@
  * the same System V segment and semaphores (the bounded buffer and the
  * counter of the seed, with processes of all three runtimes), a FIFO between
  * runtimes, and a parent of one runtime with a child of another over our
- * pipe. Node runs the npm package as installed by the Node suite's project.
+ * pipe. Node runs the npm package as installed by the Node suites' projects:
+ * `node` is Node 24 with koffi, `node26` is Node 26 without koffi, on its own
+ * `node:ffi`.
  *
  *     deno task test:interop
  *
- * (`scripts/test.ts interop` builds that project and passes its path in
- * `SYSIPC_NODE_PROJECT`, and the pinned Bun in `SYSIPC_BUN`.)
+ * (`scripts/test.ts interop` builds those projects and passes their paths in
+ * `SYSIPC_NODE_PROJECT` and `SYSIPC_NODE_FFI_PROJECT`, the pinned Nodes in
+ * `SYSIPC_NODE` and `SYSIPC_NODE26`, and the pinned Bun in `SYSIPC_BUN`.)
  *
  * @module
  */
@@ -41,10 +44,25 @@ function required(name: string): string {
   return v;
 }
 const nodeProject = required("SYSIPC_NODE_PROJECT");
+const nodeFfiProject = required("SYSIPC_NODE_FFI_PROJECT");
+const node = required("SYSIPC_NODE");
+const node26 = required("SYSIPC_NODE26");
 const bun = required("SYSIPC_BUN");
 
-type Runtime = "deno" | "node" | "bun";
-const VERSION_PREFIX: Record<Runtime, string> = { deno: "deno ", node: "node ", bun: "bun " };
+type Runtime = "deno" | "node" | "node26" | "bun";
+const VERSION_PREFIX: Record<Runtime, string> = {
+  deno: "deno ",
+  node: "node ",
+  node26: "node 26.",
+  bun: "bun ",
+};
+/** The FFI each runtime's process calls libc through (its backend's name). */
+const FFI_PREFIX: Record<Runtime, string> = {
+  deno: "Deno",
+  node: "Node.js (koffi ",
+  node26: "Node.js (node:ffi ",
+  bun: "Bun ",
+};
 
 /**
  * The command that runs a repository script on a runtime: Deno and Bun run
@@ -60,8 +78,13 @@ function on(runtime: Runtime, script: string, args: readonly string[] = []): Com
       };
     case "node":
       return {
-        command: "node",
+        command: node,
         args: [join(nodeProject, script.replace(/\.ts$/, ".js")), ...args],
+      };
+    case "node26":
+      return {
+        command: node26,
+        args: [join(nodeFfiProject, script.replace(/\.ts$/, ".js")), ...args],
       };
     case "bun":
       return { command: bun, args: [join(root, script), ...args] };
@@ -70,11 +93,11 @@ function on(runtime: Runtime, script: string, args: readonly string[] = []): Com
 
 const quiet = () => {};
 
-test("bounded buffer across runtimes: Node and Bun producers, Deno and Node consumers, one segment and one semaphore set — nothing lost, duplicated, torn or reordered", async () => {
+test("bounded buffer across runtimes: Node (koffi) and Bun producers, Deno and Node 26 (node:ffi) consumers, one segment and one semaphore set — nothing lost, duplicated, torn or reordered", async () => {
   await assertNoIpcLeak(() =>
     assertNoFdLeak(async () => {
       const producers: Runtime[] = ["node", "bun"];
-      const consumers: Runtime[] = ["deno", "node"];
+      const consumers: Runtime[] = ["deno", "node26"];
       let consumer = 0;
       const launched: Runtime[] = [];
       const r = await boundedBuffer({
@@ -89,7 +112,7 @@ test("bounded buffer across runtimes: Node and Bun producers, Deno and Node cons
           return on(rt, "examples/bounded_buffer.ts", args);
         },
       });
-      assert.deepEqual(launched.sort(), ["bun", "deno", "node", "node"]);
+      assert.deepEqual(launched.sort(), ["bun", "deno", "node", "node26"]);
       assert.equal(r.sent, 6000);
       assert.equal(r.received, 6000);
       assert.deepEqual(
@@ -118,19 +141,19 @@ test("bounded buffer across runtimes, control: a Node producer and a Deno consum
   });
 });
 
-test("sem_counter across runtimes: Deno, Node and Bun processes × 2,000 increments under one lock() end at exactly 6,000", async () => {
+test("sem_counter across runtimes: Deno, Node (koffi), Node 26 (node:ffi) and Bun processes × 2,000 increments under one lock() end at exactly 8,000", async () => {
   await assertNoIpcLeak(() =>
     assertNoFdLeak(async () => {
-      const runtimes: Runtime[] = ["deno", "node", "bun"];
+      const runtimes: Runtime[] = ["deno", "node", "node26", "bun"];
       const r = await semCounter({
-        processes: 3,
+        processes: 4,
         increments: 2000,
         lock: true,
         log: quiet,
         launch: (args, i) => on(runtimes[i], "examples/sem_counter.ts", args),
       });
-      assert.equal(r.expected, 6000);
-      assert.equal(r.total, 6000);
+      assert.equal(r.expected, 8000);
+      assert.equal(r.total, 8000);
     })
   );
 });
@@ -149,14 +172,14 @@ test("sem_counter across runtimes, control: without the lock the same three proc
   });
 });
 
-test("message queue across runtimes: a Node msg_server serves Deno, Node and Bun clients at once; each gets exactly its own replies", async () => {
+test("message queue across runtimes: a Node msg_server serves Deno, Node, Node 26 (node:ffi) and Bun clients at once; each gets exactly its own replies", async () => {
   await assertNoIpcLeak(async () => {
-    const s = on("node", "examples/msg_server.ts", ["9"]);
+    const s = on("node", "examples/msg_server.ts", ["12"]);
     await using server = start(s.command, s.args);
     const first = await server.stdout.next();
     const id = /^queue id (\d+):/.exec(first)?.[1];
     assert.ok(id, `the server said ${first}`);
-    const clients: Runtime[] = ["deno", "node", "bun"];
+    const clients: Runtime[] = ["deno", "node", "node26", "bun"];
     const outs = await Promise.all(clients.map((rt) => {
       const c = on(rt, "examples/msg_client.ts", [id, "3"]);
       return run(c.command, c.args);
@@ -170,7 +193,7 @@ test("message queue across runtimes: a Node msg_server serves Deno, Node and Bun
     }
     const done = await server.output();
     assert.equal(done.code, 0, done.stderr);
-    assert.equal(count(done.stdout, "request from pid"), 9, done.stdout);
+    assert.equal(count(done.stdout, "request from pid"), 12, done.stdout);
   });
 });
 
@@ -220,11 +243,11 @@ test("a Bun process writes into a FIFO that this Deno process reads", async () =
   }
 });
 
-test("a Deno process writes into a FIFO that a Node process reads", async () => {
+test("a Deno process writes into a FIFO that a Node 26 process (node:ffi) reads", async () => {
   const dir = tempDir("sysipc_cross_");
   try {
     const path = `${dir}/myfifo`;
-    const s = on("node", "examples/fifo_server.ts", [path]);
+    const s = on("node26", "examples/fifo_server.ts", [path]);
     await using server = start(s.command, s.args);
     for (let i = 0; i < 500 && !exists(path); i++) await sleep(20);
     const c = on("deno", "examples/fifo_client.ts", [path, "4", "20"]);
@@ -246,6 +269,9 @@ const PAIRS: [Runtime, Runtime][] = [
   ["deno", "bun"],
   ["node", "bun"],
   ["bun", "node"],
+  ["node26", "node"],
+  ["deno", "node26"],
+  ["node26", "bun"],
 ];
 
 for (const [parentRt, childRt] of PAIRS) {
@@ -260,32 +286,34 @@ for (const [parentRt, childRt] of PAIRS) {
     assert.equal(out.code, 0, out.stderr);
     const r = JSON.parse(out.stdout);
     assert.ok(r.parent.startsWith(VERSION_PREFIX[parentRt]), `the parent is ${r.parent}`);
+    assert.ok(r.ffi.startsWith(FFI_PREFIX[parentRt]), `the parent calls libc through ${r.ffi}`);
     assert.deepEqual(r.status, { success: true, code: 0, signal: null });
     const lines = r.text.trimEnd().split("\n");
     assert.equal(lines.length, 5, r.text);
     lines.forEach((line: string, i: number) => {
-      const m = /^hello (\d)\/5 from (\S+ \S+) pid (\d+)$/.exec(line);
+      const m = /^hello (\d)\/5 from (\S+ \S+) \((.+)\) pid (\d+)$/.exec(line);
       assert.ok(m, `line ${JSON.stringify(line)}`);
       assert.equal(Number(m[1]), i + 1);
       assert.ok(m[2].startsWith(VERSION_PREFIX[childRt]), `the child is ${m[2]}`);
-      assert.equal(Number(m[3]), r.childPid, "written by the child the parent spawned");
+      assert.ok(m[3].startsWith(FFI_PREFIX[childRt]), `the child calls libc through ${m[3]}`);
+      assert.equal(Number(m[4]), r.childPid, "written by the child the parent spawned");
     });
   });
 }
 
-test("POSIX semaphore and shared memory across runtimes: Deno, Node and Bun processes × 1,500 increments under one named semaphore end at exactly 4,500", async () => {
+test("POSIX semaphore and shared memory across runtimes: Deno, Node, Node 26 (node:ffi) and Bun processes × 1,500 increments under one named semaphore end at exactly 6,000", async () => {
   const before = listDir("/dev/shm");
   await assertNoFdLeak(async () => {
-    const runtimes: Runtime[] = ["deno", "node", "bun"];
+    const runtimes: Runtime[] = ["deno", "node", "node26", "bun"];
     const r = await posixSemCounter({
-      processes: 3,
+      processes: 4,
       increments: 1500,
       lock: true,
       log: quiet,
       launch: (args, i) => on(runtimes[i], "examples/posix_sem_counter.ts", args),
     });
-    assert.equal(r.expected, 4500);
-    assert.equal(r.total, 4500);
+    assert.equal(r.expected, 6000);
+    assert.equal(r.total, 6000);
   });
   assert.deepEqual(listDir("/dev/shm"), before, "/dev/shm changed");
 });
@@ -302,7 +330,7 @@ test("POSIX semaphore across runtimes, control: without the lock the same three 
   assert.ok(r.total < r.expected, `without the lock ${r.total} of ${r.expected} survived`);
 });
 
-for (const childRt of ["node", "bun"] as const) {
+for (const childRt of ["node", "node26", "bun"] as const) {
   test(`this Deno process hands anonymous memory (memfd) to a ${childRt} child as fd 3; the child writes, we read`, async () => {
     const before = listDir("/dev/shm");
     await assertNoFdLeak(async () => {
@@ -312,7 +340,7 @@ for (const childRt of ["node", "bun"] as const) {
         (args) => on(childRt, "examples/memfd_child.ts", args),
       );
       assert.deepEqual(during, [before, before], "nothing appeared in /dev/shm");
-      const name = childRt === "node" ? "Node.js" : "Bun";
+      const name = childRt === "bun" ? "Bun" : "Node.js";
       assert.equal(r.message, `hello from ${name}, pid ${r.spawnedPid}`);
       assert.equal(r.pid, r.spawnedPid);
     });
@@ -320,7 +348,12 @@ for (const childRt of ["node", "bun"] as const) {
   });
 }
 
-const MEMFD_PAIRS: [Runtime, Runtime][] = [["node", "bun"], ["bun", "deno"], ["node", "deno"]];
+const MEMFD_PAIRS: [Runtime, Runtime][] = [
+  ["node", "bun"],
+  ["bun", "deno"],
+  ["node", "deno"],
+  ["node26", "node"],
+];
 
 for (const [parentRt, childRt] of MEMFD_PAIRS) {
   test(`a ${parentRt} parent hands anonymous memory (memfd) to a ${childRt} child as fd 3; the parent reads what it wrote`, async () => {
@@ -332,7 +365,7 @@ for (const [parentRt, childRt] of MEMFD_PAIRS) {
     assert.match(out.stdout, /^anonymous memory: 4096 bytes on fd \d+, no name \(memfd_create\)$/m);
     const m = /^the child \(pid (\d+)\) wrote: "hello from (\S+), pid (\d+)"$/m.exec(out.stdout);
     assert.ok(m, out.stdout);
-    assert.equal(m[2], { deno: "Deno", node: "Node.js", bun: "Bun" }[childRt]);
+    assert.equal(m[2], { deno: "Deno", node: "Node.js", node26: "Node.js", bun: "Bun" }[childRt]);
     assert.equal(m[3], m[1], "written by the child the parent spawned");
     assert.deepEqual(listDir("/dev/shm"), before, "/dev/shm changed");
   });
