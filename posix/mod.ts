@@ -59,3 +59,4 @@ export type {
   PosixTrySendOptions,
 } from "./message_queue.ts";
 export type { WaitOptions } from "../_sys/park.ts";
+export type { SyncWaitOptions } from "../_sys/block.ts";

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { deadlineOf, leftUntil, relativeTimespec } from "../_sys/block.ts";
 import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { blocking, park, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
@@ -138,6 +139,58 @@ export function perform(
     start,
     waits: core.waits,
   });
+}
+
+/**
+ * {@linkcode perform} on the calling thread: one synchronous `semop` with
+ * `IPC_NOWAIT`, then `semtimedop` blocking this thread for the time left
+ * (no spin: the kernel wakes it, as it wakes a C program). `EINTR` is retried
+ * for the time left; `EIDRM` (or `EINVAL`: the id is gone) throws `IpcError`
+ * EIDRM; when the time runs out, `IPC_STAT` tells a timeout (the set exists:
+ * `TimeoutError`) from a removal.
+ *
+ * @param core The set (already checked).
+ * @param ops The operations (3 shorts each), flags with `IPC_NOWAIT`; not kept.
+ * @param n How many.
+ * @param timeout Milliseconds, `Infinity` for none (already validated).
+ * @param what Sentence-case description for errors.
+ */
+export function performSync(
+  core: SetCore,
+  ops: Int16Array,
+  n: bigint,
+  timeout: number,
+  what: string,
+): void {
+  const id = core.id;
+  const e = tryOps(id, ops, n);
+  if (e === 0) return;
+  if (e !== Errno.EAGAIN) throw core.fail(what, "semop", e);
+  const expired = () => {
+    const st = core.statInto();
+    if (!st.ok) return core.fail(what, "semtimedop", st.errno);
+    return timeoutError(what, timeout, `semtimedop, ${core.where()}`);
+  };
+  if (timeout === 0) throw expired();
+  const deadline = deadlineOf(timeout);
+  // The same operations without IPC_NOWAIT, so that semtimedop blocks.
+  const wait = ops.slice(0, Number(n) * SEMBUF_SHORTS);
+  for (let i = 2; i < wait.length; i += SEMBUF_SHORTS) wait[i] &= ~IPC.NOWAIT;
+  const ts = deadline === Infinity ? null : new BigInt64Array(2);
+  const s = sys();
+  for (;;) {
+    if (ts !== null) {
+      const left = leftUntil(deadline);
+      if (left <= 0) throw expired();
+      relativeTimespec(ts, left);
+    }
+    if (s.semtimedop(id, wait, n, ts) === 0) return;
+    const e = errno();
+    // EAGAIN: the time ran out (the loop's deadline check decides); EINTR:
+    // another signal; 0: errno was lost — in each case, try again for the time left.
+    if (e === Errno.EAGAIN || e === Errno.EINTR || e === 0) continue;
+    throw core.fail(what, "semtimedop", e);
+  }
 }
 
 /**
