@@ -73,7 +73,9 @@ export type {
   MessageQueueStat,
   MessagesOptions,
   ReceiveOptions,
+  ReceiveSyncOptions,
   SendOptions,
+  SendSyncOptions,
   TryReceiveOptions,
   TrySendOptions,
 } from "./message_queue.ts";
