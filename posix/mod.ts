@@ -56,6 +56,7 @@ export type {
   PosixMessageQueueOptions,
   PosixMessagesOptions,
   PosixSendOptions,
+  PosixSendSyncOptions,
   PosixTrySendOptions,
 } from "./message_queue.ts";
 export type { WaitOptions } from "../_sys/park.ts";
