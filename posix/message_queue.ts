@@ -459,7 +459,8 @@ export class PosixMessageQueue {
 
   /**
    * {@linkcode PosixMessageQueue.send}, blocking the calling thread while the
-   * queue is full (in `poll` on this thread, then `mq_send` again), with no
+   * queue is full (after a spin of a few tens of µs, in `poll` on this
+   * thread, then `mq_send` again), with no
    * `await` and no thread hop. It blocks the calling thread (the event loop
    * too); for Workers and command-line tools that want C's latency.
    *
@@ -493,10 +494,15 @@ export class PosixMessageQueue {
     const { bytes, priority, o, fd } = this.#checkSend(data, options, what);
     const timeout = v.syncWaitOptions(o, "sendSync()");
     const deadline = deadlineOf(timeout);
-    for (;;) {
+    for (let spins = 0;; spins++) {
       const e = this.#trySend(fd, bytes, priority);
       if (e === 0) return;
       if (e !== Errno.EAGAIN) throw this.#fail(what, "mq_send", e);
+      if (timeout !== 0 && spins < SPIN) {
+        yieldCpu();
+        continue;
+      }
+      spins = 0;
       this.#blockSync(fd, POLL.OUT, deadline, timeout, what, "mq_send");
     }
   }
@@ -588,7 +594,8 @@ export class PosixMessageQueue {
 
   /**
    * {@linkcode PosixMessageQueue.receive}, blocking the calling thread while
-   * the queue is empty (in `poll` on this thread, then `mq_receive` again),
+   * the queue is empty (after a spin of a few tens of µs, in `poll` on this
+   * thread, then `mq_receive` again),
    * with no `await` and no thread hop. It blocks the calling thread (the
    * event loop too); for Workers and command-line tools that want C's latency.
    *
@@ -620,9 +627,14 @@ export class PosixMessageQueue {
       : v.syncWaitOptions(v.options(options), "receiveSync()");
     const fd = this.#ensureOpen(what);
     const deadline = deadlineOf(timeout);
-    for (;;) {
+    for (let spins = 0;; spins++) {
       const m = this.#tryReceive(fd);
       if (m !== null) return m;
+      if (timeout !== 0 && spins < SPIN) {
+        yieldCpu();
+        continue;
+      }
+      spins = 0;
       this.#blockSync(fd, POLL.IN, deadline, timeout, what, "mq_receive");
     }
   }

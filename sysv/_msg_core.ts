@@ -296,7 +296,8 @@ export function receive(
 
 /**
  * Runs `call` — one blocking `msgsnd`/`msgrcv` on this thread — until it
- * returns something other than `EINTR`, for at most `timeout` ms: with a
+ * returns something other than `EINTR`, until `deadline` (`timeout` ms from
+ * the start, for the message): with a
  * deadline, this thread's timer ({@linkcode ThreadTimer}) interrupts the
  * call when it passes. Returns the call's result (≥ 0), or throws the
  * timeout (or `EIDRM`, if the queue went meanwhile).
@@ -308,10 +309,9 @@ function blockSync(
   what: string,
   syscall: string,
   timeout: number,
+  deadline: number,
   call: () => number,
 ): number {
-  if (timeout === 0) throw expired(core, what, timeout, syscall);
-  const deadline = deadlineOf(timeout);
   const timer = deadline === Infinity ? null : ThreadTimer.get();
   for (;;) {
     let r: number;
@@ -330,7 +330,10 @@ function blockSync(
   }
 }
 
-/** {@linkcode send}, blocking the calling thread in `msgsnd` while the queue is full. */
+/**
+ * {@linkcode send}, blocking the calling thread: one `msgsnd` with
+ * `IPC_NOWAIT`, the bounded spin, then `msgsnd` blocking this thread.
+ */
 export function sendSync(core: QueueCore, data: Uint8Array, type: number, timeout: number): void {
   const what = "Cannot send message";
   const id = core.id;
@@ -344,18 +347,30 @@ export function sendSync(core: QueueCore, data: Uint8Array, type: number, timeou
       ? neverFits(core, n) ?? core.fail(what, "msgsnd", e)
       : core.fail(what, "msgsnd", e);
   }
+  if (timeout === 0) throw expired(core, what, timeout, "msgsnd");
+  const attempt = (): void | typeof WOULD_BLOCK => {
+    const e = trySend(id, buf, nb);
+    if (e === 0) return;
+    if (e === Errno.EAGAIN) return WOULD_BLOCK;
+    throw core.fail(what, "msgsnd", e);
+  };
+  const deadline = deadlineOf(timeout);
+  if (spin(attempt) !== WOULD_BLOCK) return;
   // Full. A message longer than the queue's capacity would wait forever.
   const never = neverFits(core, n);
   if (never) throw never;
   const s = sys();
-  const r = blockSync(core, what, "msgsnd", timeout, () => {
+  const r = blockSync(core, what, "msgsnd", timeout, deadline, () => {
     if (s.msgsnd_block(id, buf, nb, 0) === 0) return 0;
     return -(errno() || Errno.EINTR); // errno lost: try again
   });
   if (r < 0) throw core.fail(what, "msgsnd", -r);
 }
 
-/** {@linkcode receive}, blocking the calling thread in `msgrcv` while no message matches. */
+/**
+ * {@linkcode receive}, blocking the calling thread: one `msgrcv` with
+ * `IPC_NOWAIT`, the bounded spin, then `msgrcv` blocking this thread.
+ */
 export function receiveSync(
   core: QueueCore,
   type: number,
@@ -366,10 +381,16 @@ export function receiveSync(
   const msgtyp = BigInt(type);
   const m = receiveNow(core, msgtyp, maxSize);
   if (m !== null) return m;
+  if (timeout === 0) throw expired(core, what, timeout, "msgrcv");
+  const deadline = deadlineOf(timeout);
+  const got = spin((): Message | typeof WOULD_BLOCK =>
+    receiveNow(core, msgtyp, maxSize) ?? WOULD_BLOCK
+  );
+  if (got !== WOULD_BLOCK) return got;
   const buf = core.rxBuffer(maxSize);
   const size = BigInt(maxSize);
   const s = sys();
-  const r = blockSync(core, what, "msgrcv", timeout, () => {
+  const r = blockSync(core, what, "msgrcv", timeout, deadline, () => {
     const r = s.msgrcv_block(core.id, buf, size, msgtyp, 0);
     return r >= 0 ? r : -(errno() || Errno.EINTR); // errno lost: try again
   });

@@ -199,8 +199,9 @@ export class Semaphore {
 
   /**
    * P, blocking the calling thread: waits until the value is at least
-   * `count`, then subtracts `count` — one `semop`, then `semtimedop` on this
-   * thread, as a C program does, with no `await` and no thread hop. It
+   * `count`, then subtracts `count` — one `semop`, a spin of a few tens of
+   * µs (`sched_yield()` and try again), then `semtimedop` on this thread, as
+   * a C program blocks in `semop`, with no `await` and no thread hop. It
    * blocks the calling thread (the event loop too); for Workers and
    * command-line tools that want C's latency. Elsewhere use
    * {@linkcode Semaphore.acquire}.

@@ -31,6 +31,16 @@ function thrown(fn: () => unknown, what: string): unknown {
   assert.fail(`${what}: it returned`);
 }
 
+/** Removes a System V object unless another process already did, and lets go of the handle. */
+function removeIfThere(o: { remove(): void; [Symbol.dispose](): void }): void {
+  try {
+    o.remove();
+  } catch (e) {
+    if (!(e instanceof IpcError && e.code === "EIDRM")) throw e;
+  }
+  o[Symbol.dispose]();
+}
+
 /** Milliseconds `fn` took, and its result. */
 function timed<T>(fn: () => T): [T, number] {
   const t0 = performance.now();
@@ -104,12 +114,7 @@ test("acquireSync() throws IpcError EIDRM when another process removes the set u
       // Later calls: EIDRM at once (the kernel forgot the id).
       assert.ok(isCode("EIDRM")(thrown(() => set.at(0).acquireSync(), "after")));
     } finally {
-      try {
-        set.remove();
-      } catch (e) {
-        if (!(e instanceof IpcError && e.code === "EIDRM")) throw e;
-      }
-      set[Symbol.dispose]();
+      removeIfThere(set);
     }
   });
 });
@@ -219,12 +224,7 @@ test("MessageQueue.receiveSync() blocks until another process sends; timeouts an
         assert.ok(isCode("EIDRM")(thrown(() => q.sendSync("x"), "after")));
       });
     } finally {
-      try {
-        q.remove();
-      } catch (e) {
-        if (!(e instanceof IpcError && e.code === "EIDRM")) throw e;
-      }
-      q[Symbol.dispose]();
+      removeIfThere(q);
     }
   });
 });
