@@ -46,10 +46,12 @@ export function checkCapacity(bytes: unknown, name: string): number {
  * {@linkcode pipe} (as `readEnd`/`writeEnd`) and by `openFifo()`, or adopted
  * from an inherited descriptor with {@linkcode PipeEnd.fromFd}.
  *
- * Reads and writes never block the event loop: each is first tried
+ * `read()` and `write()` never block the event loop: each is first tried
  * synchronously with `RWF_NOWAIT` (the descriptor itself stays blocking, so it
  * can be handed to a child), and only when it would block does it wait for
- * readiness off the JavaScript thread. Requires `--allow-ffi`.
+ * readiness off the JavaScript thread. `readSync()` and `writeSync()` block
+ * the calling thread instead, as C's `read`/`write` do (for Workers and
+ * command-line tools). Requires `--allow-ffi`.
  *
  * @example Reading what a writer sent
  * ```ts
