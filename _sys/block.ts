@@ -4,10 +4,10 @@
  * as a C program makes it, with no thread hop and no `await`. A timeout is
  * the kernel's own where the call has a timed form (`semtimedop`,
  * `sem_clockwait`, `poll`); for `msgrcv`/`msgsnd`, which have none, a
- * per-thread POSIX timer ({@linkcode ThreadTimer}) interrupts the call with
- * the library's cancel signal (installed without `SA_RESTART`, see
- * `_ffi/interrupt.ts`), the call fails with `EINTR`, and the caller sees its
- * deadline has passed.
+ * POSIX timer aimed at the calling thread ({@linkcode ThreadTimer})
+ * interrupts the call with the library's cancel signal (installed without
+ * `SA_RESTART`, see `_ffi/interrupt.ts`), the call fails with `EINTR`, and
+ * the caller sees its deadline has passed.
  *
  * @module
  */
@@ -29,6 +29,8 @@ const sys = libc(
     // int timer_settime(timer_t timerid, int flags, const struct itimerspec *new,
     //                   struct itimerspec *old);  timer_t is a pointer-sized id.
     timer_settime: { parameters: ["u64", "i32", "buffer", "buffer"], result: "i32" },
+    // int timer_delete(timer_t timerid);
+    timer_delete: { parameters: ["u64"], result: "i32" },
   } as const,
 );
 
@@ -103,22 +105,20 @@ export function pollSync(fd: number, events: number, ms: number): number {
 /**
  * A POSIX timer (`timer_create`, `CLOCK_MONOTONIC`) that sends the library's
  * cancel signal to the thread that made it: armed before a blocking call
- * with no timed form, disarmed right after. One per thread (each Worker has
- * its own copy of this module), made on first use and kept.
+ * with no timed form, disarmed right after, deleted when the wait is over
+ * (a timer kept per thread would outlive a Worker that exits).
  */
 export class ThreadTimer {
   readonly #id: bigint;
   readonly #spec = new BigInt64Array(4); // struct itimerspec { it_interval; it_value; }
+  #deleted = false;
 
   private constructor(id: bigint) {
     this.#id = id;
   }
 
-  static #mine: ThreadTimer | undefined;
-
-  /** This thread's timer. */
-  static get(): ThreadTimer {
-    if (ThreadTimer.#mine) return ThreadTimer.#mine;
+  /** A new timer aimed at the calling thread. */
+  static create(): ThreadTimer {
     // The handler must exist before the first signal: without it a
     // real-time signal would end the process.
     const { signal } = installInterrupter(interruptSys());
@@ -131,8 +131,7 @@ export class ThreadTimer {
     if (s.timer_create(CLOCK_MONOTONIC, ev, out) !== 0) {
       throw ipcError("Cannot create a timer for a timed wait", "timer_create", errno());
     }
-    ThreadTimer.#mine = new ThreadTimer(out[0]);
-    return ThreadTimer.#mine;
+    return new ThreadTimer(out[0]);
   }
 
   /** Fires in `ms` milliseconds, then every {@linkcode REFIRE_MS} until disarmed. */
@@ -149,5 +148,12 @@ export class ThreadTimer {
   disarm(): void {
     this.#spec.fill(0n);
     sys().timer_settime(this.#id, 0, this.#spec, null);
+  }
+
+  /** Deletes it (`timer_delete`). Idempotent. */
+  delete(): void {
+    if (this.#deleted) return;
+    this.#deleted = true;
+    sys().timer_delete(this.#id);
   }
 }

@@ -312,21 +312,28 @@ function blockSync(
   deadline: number,
   call: () => number,
 ): number {
-  const timer = deadline === Infinity ? null : ThreadTimer.get();
-  for (;;) {
-    let r: number;
-    if (timer === null) r = call();
-    else {
+  if (deadline === Infinity) {
+    for (;;) {
+      const r = call();
+      if (r >= 0 || r !== -Errno.EINTR) return r;
+    }
+  }
+  const timer = ThreadTimer.create();
+  try {
+    for (;;) {
       const left = leftUntil(deadline);
       if (left <= 0) throw expired(core, what, timeout, syscall);
       timer.arm(left);
+      let r: number;
       try {
         r = call();
       } finally {
         timer.disarm();
       }
+      if (r >= 0 || r !== -Errno.EINTR) return r;
     }
-    if (r >= 0 || r !== -Errno.EINTR) return r;
+  } finally {
+    timer.delete();
   }
 }
 
