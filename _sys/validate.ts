@@ -211,6 +211,36 @@ export function mode(value: unknown, name = "mode", fallback = 0o600): number {
 export function waitOptions(o: { signal?: unknown; timeout?: unknown }): number {
   const { signal, timeout } = o;
   if (signal !== undefined) abortSignal(signal);
+  return timeoutOption(timeout);
+}
+
+/**
+ * The `timeout` of a wait that blocks the calling thread (the `…Sync`
+ * variants). Checked as {@linkcode waitOptions} checks it; a `signal` is
+ * refused, since nothing on a blocked thread could ever act on it.
+ *
+ * @param o The (already checked) options object.
+ * @param call The method, for the message: `"acquireSync()"`.
+ * @returns The timeout in ms, `Infinity` when none.
+ * @throws {TypeError} If `timeout` is not a number, or a `signal` is given.
+ * @throws {RangeError} If `timeout` is negative or NaN.
+ */
+export function syncWaitOptions(o: { signal?: unknown; timeout?: unknown }, call: string): number {
+  if (o.signal !== undefined) {
+    throw new TypeError(
+      `signal is not an option of ${call}: it blocks the calling thread, where nothing could abort it (use timeout, or the promise-based method)`,
+    );
+  }
+  return timeoutOption(o.timeout);
+}
+
+/**
+ * A wait's `timeout`: milliseconds from 0 to `Infinity`.
+ *
+ * @param timeout What was passed.
+ * @returns It, or `Infinity` when `undefined`.
+ */
+function timeoutOption(timeout: unknown): number {
   if (timeout === undefined) return Infinity;
   const allowed = "a number of milliseconds from 0 to Infinity";
   if (typeof timeout !== "number") {

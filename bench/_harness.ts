@@ -742,6 +742,21 @@ export function semaphoreRows<C extends SemaphoreConfig>(
       runtime: rt,
       argv: (c: C, pin: Pinning) => role(rt, roles, pin, ping("c", c)),
     })),
+    // The same with acquireSync(): the calls block the thread, as C's do.
+    ...each((rt, L) => ({
+      id: `rt_${rt}_${rt}_sync`,
+      label: `${L} ↔ ${L} (release / acquireSync)`,
+      ...roundtrip,
+      runtime: rt,
+      argv: (c: C, pin: Pinning) => role(rt, roles, pin, [...ping("self", c), "--sync"]),
+    })),
+    ...each((rt, L) => ({
+      id: `rt_${rt}_c_sync`,
+      label: `${L} ↔ C peer (acquireSync)`,
+      ...roundtrip,
+      runtime: rt,
+      argv: (c: C, pin: Pinning) => role(rt, roles, pin, [...ping("c", c), "--sync"]),
+    })),
     {
       id: "un_c",
       label: cLabels.pair,

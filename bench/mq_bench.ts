@@ -23,7 +23,9 @@
  * 1. 64-byte round trips (µs), System V (one queue, requests of type 1,
  *    answers of type 2) and POSIX (two queues, there and back): C ↔ C (fork,
  *    blocking calls), X ↔ X (our `send()` / `await receive()`, the peer a
- *    second process of the same runtime), X ↔ C (our side, the C peer).
+ *    second process of the same runtime), X ↔ C (our side, the C peer);
+ *    and both again with `sendSync()`/`receiveSync()` (`--sync`), which block
+ *    the thread as C's calls do.
  * 2. One-way messages per second (thousands) at 64 B and 8 KiB, a sender
  *    process to a receiver, for each family: C → C, and X → X.
  * 3. The idle cost: the CPU a whole process uses while one `receive()` waits
@@ -156,6 +158,21 @@ await main<Own>({
           runtime: rt,
           argv: (c, pin) => role(rt, ROLES, pin, ping("c", c)),
         })),
+        // The same with sendSync()/receiveSync(): the calls block the thread, as C's do.
+        ...each((rt, L) => ({
+          id: `rt_${f}_${rt}_${rt}_sync`,
+          label: `${FAMILY[f]} round trip: ${L} ↔ ${L} (sync)`,
+          ...roundtrip,
+          runtime: rt,
+          argv: (c, pin) => role(rt, ROLES, pin, [...ping("self", c), "--sync"]),
+        })),
+        ...each((rt, L) => ({
+          id: `rt_${f}_${rt}_c_sync`,
+          label: `${FAMILY[f]} round trip: ${L} ↔ C (sync)`,
+          ...roundtrip,
+          runtime: rt,
+          argv: (c, pin) => role(rt, ROLES, pin, [...ping("c", c), "--sync"]),
+        })),
       );
     }
     for (const f of families) {
@@ -219,6 +236,18 @@ await main<Own>({
           {
             name: `${FAMILY[f]} round trip: ${L}↔C / C↔C`,
             of: `rt_${f}_${rt}_c`,
+            over: `rt_${f}_c_c`,
+            ...atMost(1.5),
+          },
+          {
+            name: `${FAMILY[f]} round trip sync: ${L}↔${L} / C↔C`,
+            of: `rt_${f}_${rt}_${rt}_sync`,
+            over: `rt_${f}_c_c`,
+            ...atMost(1.5),
+          },
+          {
+            name: `${FAMILY[f]} round trip sync: ${L}↔C / C↔C`,
+            of: `rt_${f}_${rt}_c_sync`,
             over: `rt_${f}_c_c`,
             ...atMost(1.5),
           },

@@ -30,7 +30,9 @@
  *    counted): C writer → C reader; C writer → our `PipeEnd.read()` (the
  *    runtime reads a child's stdout through `pipe()` + `spawn()`); the same
  *    through our BYOB `readable` stream; our `PipeEnd.write()` → C reader;
- *    and a C writer's stdout read through `Deno.Command(…).spawn().stdout`.
+ *    `readSync()`/`writeSync()` in place of `read()`/`write()` (they block
+ *    the thread, as the C reader and writer do); and a C writer's stdout
+ *    read through `Deno.Command(…).spawn().stdout`.
  * 2. 64-byte round trips (µs): C ↔ C over two pipes (fork); X ↔ X over our
  *    pipes (a child of the same runtime started with our `spawn()`, fds 3
  *    and 4); X ↔ C echo. Both JavaScript sides first park once on the
@@ -142,6 +144,13 @@ await main<Own>({
         argv: (c, pin) => role(rt, ROLES, pin, ["our-read", ...bytes(c)]),
       })),
       ...each((rt, L) => ({
+        id: `c_to_${rt}_sync`,
+        label: `C writer → ${L} PipeEnd.readSync`,
+        ...throughput,
+        runtime: rt,
+        argv: (c, pin) => role(rt, ROLES, pin, ["our-read-sync", ...bytes(c)]),
+      })),
+      ...each((rt, L) => ({
         id: `c_to_${rt}_stream`,
         label: `C writer → ${L} readable (BYOB)`,
         ...throughput,
@@ -154,6 +163,13 @@ await main<Own>({
         ...throughput,
         runtime: rt,
         argv: (c, pin) => role(rt, ROLES, pin, ["our-write", ...bytes(c)]),
+      })),
+      ...each((rt, L) => ({
+        id: `${rt}_to_c_sync`,
+        label: `${L} PipeEnd.writeSync → C reader`,
+        ...throughput,
+        runtime: rt,
+        argv: (c, pin) => role(rt, ROLES, pin, ["our-write-sync", ...bytes(c)]),
       })),
       ...(selected.includes("deno") ? [denoCommand] : []),
       {
@@ -247,6 +263,14 @@ await main<Own>({
       checks.push(
         { name: `read: ${L} / C→C`, of: `c_to_${rt}`, over: "c_to_c", ...info },
         { name: `write: ${L} / C→C`, of: `${rt}_to_c`, over: "c_to_c", ...info },
+      );
+    }
+    // The calls that block the thread, as C's do.
+    for (const rt of selected) {
+      const L = LABEL[rt];
+      checks.push(
+        { name: `readSync: ${L} / C→C`, of: `c_to_${rt}_sync`, over: "c_to_c", ...info },
+        { name: `writeSync: ${L} / C→C`, of: `${rt}_to_c_sync`, over: "c_to_c", ...info },
       );
     }
     return checks;

@@ -23,7 +23,9 @@
  *    semaphores: one side posts A then waits for B, the other waits for A
  *    then posts B. C ↔ C (fork, `sem_wait`/`sem_post`); X ↔ X (our
  *    `release()` / `await acquire()`, the peer a second process of the same
- *    runtime); X ↔ C (our ping side, the C peer). Goal: ≤ 1.5× C ↔ C.
+ *    runtime); X ↔ C (our ping side, the C peer); both again with
+ *    `acquireSync()` (`--sync`), which blocks the thread as C does. Goal:
+ *    ≤ 1.5× C ↔ C.
  * 2. The uncontended pair (µs): `await sem.acquire(); sem.release();` in one
  *    process; the same with `tryAcquire()`; and C's `sem_trywait` +
  *    `sem_post`. Goal: ≤ 0.5 µs (glibc takes and gives an uncontended POSIX
@@ -127,6 +129,24 @@ await main<Own>({
   checksTitle: "measure",
   checks: (selected) => {
     const checks: Check[] = [];
+    // acquireSync(): the calls block the thread, as C's do.
+    for (const rt of selected) {
+      const L = LABEL[rt];
+      checks.push(
+        {
+          name: `round trip sync: ${L}↔${L} / C↔C`,
+          of: `rt_${rt}_${rt}_sync`,
+          over: "rt_c_c",
+          ...atMost(1.5),
+        },
+        {
+          name: `round trip sync: ${L}↔C / C↔C`,
+          of: `rt_${rt}_c_sync`,
+          over: "rt_c_c",
+          ...atMost(1.5),
+        },
+      );
+    }
     for (const rt of selected) {
       const L = LABEL[rt];
       checks.push(

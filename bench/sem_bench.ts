@@ -30,7 +30,8 @@
  *    of an `IPC_PRIVATE` set: one side does V(0) then P(1), the other P(0)
  *    then V(1). C ↔ C (fork, blocking `semop`); X ↔ X (our `release()` /
  *    `await acquire()`, the peer a second process of the same runtime); X ↔
- *    C (our ping side, the C peer). Both JavaScript sides first park once
+ *    C (our ping side, the C peer); and X ↔ X and X ↔ C again with
+ *    `acquireSync()` (`--sync`), which blocks the thread as C does. Both JavaScript sides first park once
  *    off-thread (so the off-thread worker's one-time start — ~50 ms for a
  *    Node Worker loading koffi — is not timed) and warm up for ≥ 500 ms:
  *    Node and Bun take 15 000–30 000 rounds to reach their steady state.
@@ -115,6 +116,24 @@ await main<Own>({
           },
         );
       }
+    }
+    // acquireSync(): the calls block the thread, as C's do.
+    for (const rt of selected) {
+      const L = LABEL[rt];
+      checks.push(
+        {
+          name: `round trip sync: ${L}↔${L} / C↔C`,
+          of: `rt_${rt}_${rt}_sync`,
+          over: "rt_c_c",
+          ...atMost(1.5),
+        },
+        {
+          name: `round trip sync: ${L}↔C / C↔C`,
+          of: `rt_${rt}_c_sync`,
+          over: "rt_c_c",
+          ...atMost(1.5),
+        },
+      );
     }
     for (const rt of selected) {
       checks.push({

@@ -22,3 +22,4 @@ export type { PipeOptions } from "./pipe.ts";
 export { PipeEnd } from "./pipe_end.ts";
 export { Child, spawn } from "./spawn.ts";
 export type { ChildStatus, DescriptorHandle, SpawnOptions, Stdio } from "./spawn.ts";
+export type { SyncWaitOptions } from "../_sys/block.ts";

@@ -52,5 +52,9 @@ export const sys = libc(
     },
     // int sem_wait(sem_t *sem);  — the same, without a deadline.
     sem_wait_block: { name: "sem_wait", parameters: ["u64"], result: "i32", cancellable: true },
+    // The same two on the calling thread, for `acquireSync()`: they block
+    // that thread, as they would in C.
+    sem_clockwait: { parameters: ["u64", "i32", "buffer"], result: "i32" },
+    sem_wait: { parameters: ["u64"], result: "i32" },
   } as const,
 );

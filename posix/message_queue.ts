@@ -14,6 +14,7 @@
 import { cString } from "../_ffi/cstring.ts";
 import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
+import { deadlineOf, leftUntil, pollSync, type SyncWaitOptions } from "../_sys/block.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { cancelWaits, POLL, waitReady, yieldCpu } from "../_sys/waiter.ts";
@@ -65,6 +66,9 @@ export interface PosixSendOptions extends WaitOptions {
   /** 0 (the default) to 32767: a higher priority is received first. */
   priority?: number;
 }
+
+/** Options for {@linkcode PosixMessageQueue.sendSync}. */
+export interface PosixSendSyncOptions extends PosixTrySendOptions, SyncWaitOptions {}
 
 /** Options for {@linkcode PosixMessageQueue.trySend}. */
 export interface PosixTrySendOptions {
@@ -389,7 +393,11 @@ export class PosixMessageQueue {
     return fail(what, syscall, e, this.#name, note);
   }
 
-  #checkSend(data: unknown, options: PosixSendOptions | undefined, what: string) {
+  #checkSend(
+    data: unknown,
+    options: PosixSendOptions | undefined,
+    what: string,
+  ) {
     const bytes = v.bytes(data);
     const o = v.options<PosixSendOptions>(options);
     const priority = checkPriority(o.priority);
@@ -446,6 +454,72 @@ export class PosixMessageQueue {
       }
       spins = 0;
       await this.#ready(fd, POLL.OUT, signal, timeout, start, what, "mq_send");
+    }
+  }
+
+  /**
+   * {@linkcode PosixMessageQueue.send}, blocking the calling thread while the
+   * queue is full (after a spin of a few tens of µs, in `poll` on this
+   * thread, then `mq_send` again), with no
+   * `await` and no thread hop. It blocks the calling thread (the event loop
+   * too); for Workers and command-line tools that want C's latency.
+   *
+   * @param data The message: bytes, or a string sent as UTF-8. Empty is allowed.
+   * @param options `priority` (0–32767, default 0), `timeout` (ms). There is
+   *   no `signal`: nothing could abort a blocked thread.
+   * @throws {TypeError} If `data` is not bytes or a string, `priority` not
+   *   an integer, or a `signal` is given.
+   * @throws {RangeError} If `priority` is outside 0–32767 or `data` is longer than `messageSize`.
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first.
+   * @throws {IpcError} `EBADF` after `close()` or on a handle opened for reading only.
+   *
+   * @example
+   * ```ts
+   * import { PosixMessageQueue } from "@sysipc/sysipc/posix";
+   * using q = PosixMessageQueue.create(undefined, { maxMessages: 1, messageSize: 8 });
+   * try {
+   *   q.sendSync("one");
+   *   try {
+   *     q.sendSync("two", { timeout: 50 }); // full: blocks this thread 50 ms
+   *   } catch (e) {
+   *     console.log((e as DOMException).name); // "TimeoutError"
+   *   }
+   * } finally {
+   *   q.unlink();
+   * }
+   * ```
+   */
+  sendSync(data: Uint8Array | string, options?: PosixSendSyncOptions): void {
+    const what = "Cannot send message";
+    const { bytes, priority, o, fd } = this.#checkSend(data, options, what);
+    const timeout = v.syncWaitOptions(o, "sendSync()");
+    const deadline = deadlineOf(timeout);
+    for (let spins = 0;; spins++) {
+      const e = this.#trySend(fd, bytes, priority);
+      if (e === 0) return;
+      if (e !== Errno.EAGAIN) throw this.#fail(what, "mq_send", e);
+      if (timeout !== 0 && spins < SPIN) {
+        yieldCpu();
+        continue;
+      }
+      spins = 0;
+      this.#blockSync(fd, POLL.OUT, deadline, timeout, what, "mq_send");
+    }
+  }
+
+  /** Blocks this thread in `poll` until `fd` is ready or the deadline passes (a `TimeoutError`). */
+  #blockSync(
+    fd: number,
+    events: number,
+    deadline: number,
+    timeout: number,
+    what: string,
+    syscall: string,
+  ): void {
+    for (;;) {
+      const left = leftUntil(deadline);
+      if (left <= 0) throw timeoutError(what, timeout, `${syscall}, ${this.#name}`);
+      if (pollSync(fd, events, left) !== -1) return; // ready, or the time ran out: the caller tries again
     }
   }
 
@@ -515,6 +589,53 @@ export class PosixMessageQueue {
       }
       spins = 0;
       await this.#ready(fd, POLL.IN, signal, timeout, start, what, "mq_receive");
+    }
+  }
+
+  /**
+   * {@linkcode PosixMessageQueue.receive}, blocking the calling thread while
+   * the queue is empty (after a spin of a few tens of µs, in `poll` on this
+   * thread, then `mq_receive` again),
+   * with no `await` and no thread hop. It blocks the calling thread (the
+   * event loop too); for Workers and command-line tools that want C's latency.
+   *
+   * @param options `timeout` (ms). There is no `signal`: nothing could abort
+   *   a blocked thread.
+   * @returns The message's bytes and priority.
+   * @throws {TypeError} For options of the wrong type, or a `signal`.
+   * @throws {RangeError} For a negative `timeout`.
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first.
+   * @throws {IpcError} `EBADF` after `close()` or on a handle opened for writing only.
+   *
+   * @example A worker taking jobs one at a time
+   * ```ts
+   * import { PosixMessageQueue } from "@sysipc/sysipc/posix";
+   * using q = PosixMessageQueue.create();
+   * try {
+   *   q.sendSync("job", { priority: 3 });
+   *   const m = q.receiveSync({ timeout: 1000 });
+   *   console.log(new TextDecoder().decode(m.data), m.priority); // "job" 3
+   * } finally {
+   *   q.unlink();
+   * }
+   * ```
+   */
+  receiveSync(options?: SyncWaitOptions): PosixMessage {
+    const what = "Cannot receive message";
+    const timeout = options === undefined
+      ? Infinity
+      : v.syncWaitOptions(v.options(options), "receiveSync()");
+    const fd = this.#ensureOpen(what);
+    const deadline = deadlineOf(timeout);
+    for (let spins = 0;; spins++) {
+      const m = this.#tryReceive(fd);
+      if (m !== null) return m;
+      if (timeout !== 0 && spins < SPIN) {
+        yieldCpu();
+        continue;
+      }
+      spins = 0;
+      this.#blockSync(fd, POLL.IN, deadline, timeout, what, "mq_receive");
     }
   }
 

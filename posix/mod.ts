@@ -56,6 +56,8 @@ export type {
   PosixMessageQueueOptions,
   PosixMessagesOptions,
   PosixSendOptions,
+  PosixSendSyncOptions,
   PosixTrySendOptions,
 } from "./message_queue.ts";
 export type { WaitOptions } from "../_sys/park.ts";
+export type { SyncWaitOptions } from "../_sys/block.ts";

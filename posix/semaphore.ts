@@ -14,6 +14,7 @@
  * @module
  */
 import { cString, getBackend } from "../_ffi/mod.ts";
+import type { SyncWaitOptions } from "../_sys/block.ts";
 import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import { Lock } from "../_sys/lock.ts";
@@ -548,6 +549,82 @@ export class PosixSemaphore {
       return Promise.reject(e);
     }
     return acquireSlow(core, signal, timeout, what);
+  }
+
+  /**
+   * Takes one unit, blocking the calling thread while the value is 0: one
+   * `sem_trywait`, a spin of a few tens of µs (`sched_yield()` and try
+   * again), then `sem_clockwait` (or `sem_wait` without a timeout) on this
+   * thread, as a C program blocks, with no `await` and no thread hop. It
+   * blocks the calling thread (the event loop too); for Workers and
+   * command-line tools that want C's latency. Elsewhere use
+   * {@linkcode PosixSemaphore.acquire}.
+   *
+   * @param options `timeout` in ms (then a `TimeoutError`; 0 tries once).
+   *   There is no `signal`: nothing could abort a blocked thread.
+   * @throws {TypeError} For options of the wrong type, or a `signal`.
+   * @throws {RangeError} For a negative `timeout`.
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first.
+   * @throws {IpcError} `EBADF` after `close()`.
+   *
+   * @example A command-line tool waiting its turn
+   * ```ts
+   * import { PosixSemaphore } from "@sysipc/sysipc/posix";
+   * using sem = PosixSemaphore.create(undefined, { initial: 1 });
+   * try {
+   *   sem.acquireSync({ timeout: 1000 }); // taken at once
+   *   try {
+   *     sem.acquireSync({ timeout: 50 }); // blocks this thread 50 ms
+   *   } catch (e) {
+   *     console.log((e as DOMException).name); // "TimeoutError"
+   *   }
+   * } finally {
+   *   sem.unlink();
+   * }
+   * ```
+   */
+  acquireSync(options?: SyncWaitOptions): void {
+    const core = this.#core;
+    const what = this.#what.acquire;
+    const timeout = options === undefined
+      ? Infinity
+      : v.syncWaitOptions(v.options(options), "acquireSync()");
+    if (!core.usable) throw core.unusable(what, "sem_trywait");
+    const e = tryWait(core.addr);
+    if (e === 0) return;
+    if (e !== Errno.EAGAIN) throw fail(what, "sem_trywait", e, core.label);
+    const expired = () => timeoutError(what, timeout, `sem_clockwait, ${core.label}`);
+    if (timeout === 0) throw expired();
+    const s = sys();
+    const start = timeout === Infinity ? 0 : performance.now();
+    // The bounded spin (a peer on another CPU usually answers within it), then block.
+    const attempt = (): void | typeof WOULD_BLOCK => {
+      const e = tryWait(core.addr);
+      if (e === 0) return;
+      if (e === Errno.EAGAIN) return WOULD_BLOCK;
+      throw fail(what, "sem_trywait", e, core.label);
+    };
+    if (spin(attempt) !== WOULD_BLOCK) return;
+    let abs: BigInt64Array | null = null;
+    if (timeout !== Infinity) {
+      abs = new BigInt64Array(2); // struct timespec, absolute on CLOCK_MONOTONIC
+      s.clock_gettime(CLOCK_MONOTONIC, abs);
+      const left = start + timeout - performance.now();
+      const ns = abs[1] + BigInt(Math.max(1000, Math.ceil(left * 1e6)));
+      abs[0] += ns / 1_000_000_000n;
+      abs[1] = ns % 1_000_000_000n;
+    }
+    for (;;) {
+      if (
+        (abs === null
+          ? s.sem_wait(core.addr)
+          : s.sem_clockwait(core.addr, CLOCK_MONOTONIC, abs)) === 0
+      ) return;
+      const e = errno();
+      if (e === Errno.ETIMEDOUT) throw expired();
+      if (e === Errno.EINTR || e === 0) continue; // a signal (or errno lost): wait on
+      throw fail(what, abs === null ? "sem_wait" : "sem_clockwait", e, core.label);
+    }
   }
 
   /**

@@ -49,11 +49,13 @@
 export { IPC_PRIVATE, Semaphore, SemaphoreSet } from "../sysv/mod.ts";
 export type {
   AcquireOptions,
+  AcquireSyncOptions,
   ReleaseOptions,
   SemaphoreLock,
   SemaphoreOp,
   SemaphoreSetOptions,
   SemaphoreSetStat,
+  SyncWaitOptions,
   TryAcquireOptions,
   WaitOptions,
 } from "../sysv/mod.ts";

@@ -31,6 +31,7 @@
  *
  * @module
  */
+import { deadlineOf, leftUntil, ThreadTimer } from "../_sys/block.ts";
 import { Errno, errno, failedErrno } from "../_sys/errno.ts";
 import { blocking, park, spin, type Waitable, WOULD_BLOCK } from "../_sys/park.ts";
 import { IpcError, timeoutError } from "../errors.ts";
@@ -291,4 +292,116 @@ export function receive(
   } catch (e) {
     return Promise.reject(e);
   }
+}
+
+/**
+ * Runs `call` — one blocking `msgsnd`/`msgrcv` on this thread — until it
+ * returns something other than `EINTR`, until `deadline` (`timeout` ms from
+ * the start, for the message): with a
+ * deadline, this thread's timer ({@linkcode ThreadTimer}) interrupts the
+ * call when it passes. Returns the call's result (≥ 0), or throws the
+ * timeout (or `EIDRM`, if the queue went meanwhile).
+ *
+ * @param call The call; returns its result, or minus the errno (read at once).
+ */
+function blockSync(
+  core: QueueCore,
+  what: string,
+  syscall: string,
+  timeout: number,
+  deadline: number,
+  call: () => number,
+): number {
+  if (deadline === Infinity) {
+    for (;;) {
+      const r = call();
+      if (r >= 0 || r !== -Errno.EINTR) return r;
+    }
+  }
+  const timer = ThreadTimer.create();
+  try {
+    for (;;) {
+      const left = leftUntil(deadline);
+      if (left <= 0) throw expired(core, what, timeout, syscall);
+      timer.arm(left);
+      let r: number;
+      try {
+        r = call();
+      } finally {
+        timer.disarm();
+      }
+      if (r >= 0 || r !== -Errno.EINTR) return r;
+    }
+  } finally {
+    timer.delete();
+  }
+}
+
+/**
+ * {@linkcode send}, blocking the calling thread: one `msgsnd` with
+ * `IPC_NOWAIT`, the bounded spin, then `msgsnd` blocking this thread.
+ */
+export function sendSync(core: QueueCore, data: Uint8Array, type: number, timeout: number): void {
+  const what = "Cannot send message";
+  const id = core.id;
+  const n = data.length;
+  const nb = BigInt(n);
+  const buf = core.txBuffer(data, type);
+  const e = trySend(id, buf, nb);
+  if (e === 0) return;
+  if (e !== Errno.EAGAIN) {
+    throw e === Errno.EINVAL
+      ? neverFits(core, n) ?? core.fail(what, "msgsnd", e)
+      : core.fail(what, "msgsnd", e);
+  }
+  if (timeout === 0) throw expired(core, what, timeout, "msgsnd");
+  const attempt = (): void | typeof WOULD_BLOCK => {
+    const e = trySend(id, buf, nb);
+    if (e === 0) return;
+    if (e === Errno.EAGAIN) return WOULD_BLOCK;
+    throw core.fail(what, "msgsnd", e);
+  };
+  const deadline = deadlineOf(timeout);
+  if (spin(attempt) !== WOULD_BLOCK) return;
+  // Full. A message longer than the queue's capacity would wait forever.
+  const never = neverFits(core, n);
+  if (never) throw never;
+  const s = sys();
+  const r = blockSync(core, what, "msgsnd", timeout, deadline, () => {
+    if (s.msgsnd_block(id, buf, nb, 0) === 0) return 0;
+    return -(errno() || Errno.EINTR); // errno lost: try again
+  });
+  if (r < 0) throw core.fail(what, "msgsnd", -r);
+}
+
+/**
+ * {@linkcode receive}, blocking the calling thread: one `msgrcv` with
+ * `IPC_NOWAIT`, the bounded spin, then `msgrcv` blocking this thread.
+ */
+export function receiveSync(
+  core: QueueCore,
+  type: number,
+  maxSize: number,
+  timeout: number,
+): Message {
+  const what = "Cannot receive message";
+  const msgtyp = BigInt(type);
+  const m = receiveNow(core, msgtyp, maxSize);
+  if (m !== null) return m;
+  if (timeout === 0) throw expired(core, what, timeout, "msgrcv");
+  const deadline = deadlineOf(timeout);
+  const got = spin((): Message | typeof WOULD_BLOCK =>
+    receiveNow(core, msgtyp, maxSize) ?? WOULD_BLOCK
+  );
+  if (got !== WOULD_BLOCK) return got;
+  const buf = core.rxBuffer(maxSize);
+  const size = BigInt(maxSize);
+  const s = sys();
+  const r = blockSync(core, what, "msgrcv", timeout, deadline, () => {
+    const r = s.msgrcv_block(core.id, buf, size, msgtyp, 0);
+    return r >= 0 ? r : -(errno() || Errno.EINTR); // errno lost: try again
+  });
+  if (r >= 0) return { data: buf.slice(MTYPE_BYTES, MTYPE_BYTES + r), type: getType(core.rxView) };
+  if (r === -Errno.E2BIG) throw tooBig(core, maxSize, "msgrcv");
+  throw core.fail(what, "msgrcv", -r);
 }

@@ -61,6 +61,15 @@ export const sys = libc(
       result: "i32",
       cancellable: true,
     },
+    // The two again, made on the calling thread for `sendSync()` and
+    // `receiveSync()`: they block that thread, as they would in C (a timeout
+    // is a per-thread timer's signal, see `_sys/block.ts`).
+    msgsnd_block: { name: "msgsnd", parameters: ["i32", "buffer", "usize", "i32"], result: "i32" },
+    msgrcv_block: {
+      name: "msgrcv",
+      parameters: ["i32", "buffer", "usize", "i64", "i32"],
+      result: "i32",
+    },
     // int msgctl(int msqid, int cmd, struct msqid_ds *buf);
     // (IPC_STAT, IPC_SET, IPC_RMID with NULL; IPC_INFO with a struct msginfo *.)
     msgctl: { parameters: ["i32", "i32", "buffer"], result: "i32" },

@@ -121,6 +121,9 @@ export const sys = libc(
       result: "i32",
       cancellable: true,
     },
+    // The same call made on the calling thread, for `acquireSync()` and
+    // `opSync()`: it blocks that thread, as it would in C.
+    semtimedop: { parameters: ["i32", "buffer", "usize", "buffer"], result: "i32" },
     // int semctl(int semid, int semnum, int cmd, ... /* union semun arg */);
     //
     // Variadic in C; bound twice with a fixed fourth parameter of pointer

@@ -10,6 +10,7 @@
  */
 import { Errno, errno } from "../_sys/errno.ts";
 import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
+import type { SyncWaitOptions } from "../_sys/block.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { IpcError, ipcError } from "../errors.ts";
@@ -30,7 +31,9 @@ import {
   QueueCore,
   receive,
   receiveNow,
+  receiveSync,
   send,
+  sendSync,
   trySend,
 } from "./_msg_core.ts";
 import { limits, MSQID_DS, sys } from "./_msg_sys.ts";
@@ -106,6 +109,12 @@ export interface TryReceiveOptions {
 
 /** Options for {@linkcode MessageQueue.receive}. */
 export interface ReceiveOptions extends TryReceiveOptions, WaitOptions {}
+
+/** Options for {@linkcode MessageQueue.sendSync}. */
+export interface SendSyncOptions extends TrySendOptions, SyncWaitOptions {}
+
+/** Options for {@linkcode MessageQueue.receiveSync}. */
+export interface ReceiveSyncOptions extends TryReceiveOptions, SyncWaitOptions {}
 
 /** Options for {@linkcode MessageQueue.messages}. */
 export interface MessagesOptions extends TryReceiveOptions {
@@ -410,6 +419,52 @@ export class MessageQueue {
   }
 
   /**
+   * {@linkcode MessageQueue.send}, blocking the calling thread: one
+   * `msgsnd`, waiting in the kernel on this thread while the queue is full,
+   * as a C program does, with no `await` and no thread hop. It blocks the
+   * calling thread (the event loop too); for Workers and command-line tools
+   * that want C's latency.
+   *
+   * @param data The message: bytes, or a string sent as UTF-8. Empty is allowed.
+   * @param options `type` (default 1), `timeout` (ms). There is no
+   *   `signal`: nothing could abort a blocked thread.
+   * @throws {TypeError} If `data` is not bytes or a string, `type` not an
+   *   integer, or a `signal` is given.
+   * @throws {RangeError} If `type` is below 1, or `data` is longer than
+   *   `kernel.msgmax` or the queue's `maxBytes` (it could never be sent).
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first;
+   *   `InvalidStateError` if the handle was disposed.
+   * @throws {IpcError} `EIDRM` if the queue is (or gets) removed; `EACCES`
+   *   without write permission.
+   *
+   * @example
+   * ```ts
+   * import { MessageQueue } from "@sysipc/sysipc/sysv";
+   * using q = MessageQueue.create({ maxBytes: 4 });
+   * try {
+   *   q.sendSync("full");
+   *   try {
+   *     q.sendSync("x", { timeout: 50 }); // no room: blocks this thread 50 ms
+   *   } catch (e) {
+   *     console.log((e as DOMException).name); // "TimeoutError"
+   *   }
+   * } finally {
+   *   q.remove();
+   * }
+   * ```
+   */
+  sendSync(data: Uint8Array | string, options?: SendSyncOptions): void {
+    const core = this.#core;
+    const bytes = v.bytes(data);
+    const o = v.options(options);
+    const type = checkType(o.type, "type", 1, 1);
+    const timeout = v.syncWaitOptions(o, "sendSync()");
+    core.check("Cannot send message", "msgsnd");
+    fits(core, bytes.length);
+    sendSync(core, bytes, type, timeout);
+  }
+
+  /**
    * Sends a message if there is room now (`msgsnd` with `IPC_NOWAIT`).
    *
    * @param data The message: bytes, or a string sent as UTF-8.
@@ -486,6 +541,48 @@ export class MessageQueue {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * {@linkcode MessageQueue.receive}, blocking the calling thread: one
+   * `msgrcv`, waiting in the kernel on this thread while no message matches,
+   * as a C program does, with no `await` and no thread hop. It blocks the
+   * calling thread (the event loop too); for Workers and command-line tools
+   * that want C's latency.
+   *
+   * @param options `type` (0: any; > 0: that type; < 0: the lowest type up
+   *   to its absolute value), `maxSize` (bytes, default `kernel.msgmax`),
+   *   `timeout` (ms). There is no `signal`: nothing could abort a blocked thread.
+   * @returns The message's bytes and type.
+   * @throws {TypeError} If `type` or `maxSize` is not an integer, or a
+   *   `signal` is given.
+   * @throws {RangeError} If `maxSize` is negative or `timeout` is.
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first;
+   *   `InvalidStateError` if the handle was disposed.
+   * @throws {IpcError} `E2BIG` if the first match is longer than `maxSize`
+   *   (it stays in the queue); `EIDRM` if the queue is (or gets) removed.
+   *
+   * @example A worker serving requests one at a time
+   * ```ts
+   * import { MessageQueue } from "@sysipc/sysipc/sysv";
+   * using q = MessageQueue.create();
+   * try {
+   *   q.sendSync("job 1", { type: 2 });
+   *   const m = q.receiveSync({ type: 2, timeout: 1000 });
+   *   console.log(new TextDecoder().decode(m.data)); // "job 1"
+   * } finally {
+   *   q.remove();
+   * }
+   * ```
+   */
+  receiveSync(options?: ReceiveSyncOptions): Message {
+    const core = this.#core;
+    const o = v.options(options);
+    const type = checkType(o.type, "type", 0, -Number.MAX_SAFE_INTEGER);
+    const maxSize = checkMaxSize(o.maxSize);
+    const timeout = v.syncWaitOptions(o, "receiveSync()");
+    core.check("Cannot receive message", "msgrcv");
+    return receiveSync(core, type, maxSize, timeout);
   }
 
   /**

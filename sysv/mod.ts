@@ -59,11 +59,13 @@ export type { SemaphoreOp, SemaphoreSetOptions, SemaphoreSetStat } from "./semap
 export { Semaphore } from "./semaphore.ts";
 export type {
   AcquireOptions,
+  AcquireSyncOptions,
   ReleaseOptions,
   SemaphoreLock,
   TryAcquireOptions,
 } from "./semaphore.ts";
 export type { WaitOptions } from "../_sys/park.ts";
+export type { SyncWaitOptions } from "../_sys/block.ts";
 export { MessageQueue } from "./message_queue.ts";
 export type {
   Message,
@@ -71,7 +73,9 @@ export type {
   MessageQueueStat,
   MessagesOptions,
   ReceiveOptions,
+  ReceiveSyncOptions,
   SendOptions,
+  SendSyncOptions,
   TryReceiveOptions,
   TrySendOptions,
 } from "./message_queue.ts";

@@ -4,12 +4,13 @@
  *
  * @module
  */
+import type { SyncWaitOptions } from "../_sys/block.ts";
 import { Errno, errno } from "../_sys/errno.ts";
 import { Lock } from "../_sys/lock.ts";
 import type { WaitOptions } from "../_sys/park.ts";
 import * as v from "../_sys/validate.ts";
 import { IPC } from "./_ipc.ts";
-import { checkAmount, INTERNAL, perform, type SetCore, tryOps } from "./_sem_core.ts";
+import { checkAmount, INTERNAL, perform, performSync, type SetCore, tryOps } from "./_sem_core.ts";
 import { isGone } from "./_object_core.ts";
 import { SEM_UNDO, SEMCTL, sys } from "./_sem_sys.ts";
 import type { SemaphoreSet } from "./semaphore_set.ts";
@@ -22,6 +23,14 @@ export interface AcquireOptions extends WaitOptions {
    * Let the kernel give it back if this process exits (`SEM_UNDO`), e.g. when
    * killed while holding it. Default `false`. Pair with `release(n, { undo: true })`.
    */
+  undo?: boolean;
+}
+
+/** Options for {@linkcode Semaphore.acquireSync}. */
+export interface AcquireSyncOptions extends SyncWaitOptions {
+  /** How much to take, 1–32767 (default 1): waits until the value is at least this. */
+  count?: number;
+  /** `SEM_UNDO`, as in {@linkcode AcquireOptions.undo}. */
   undo?: boolean;
 }
 
@@ -186,6 +195,51 @@ export class Semaphore {
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * P, blocking the calling thread: waits until the value is at least
+   * `count`, then subtracts `count` — one `semop`, a spin of a few tens of
+   * µs (`sched_yield()` and try again), then `semtimedop` on this thread, as
+   * a C program blocks in `semop`, with no `await` and no thread hop. It
+   * blocks the calling thread (the event loop too); for Workers and
+   * command-line tools that want C's latency. Elsewhere use
+   * {@linkcode Semaphore.acquire}.
+   *
+   * @param options `count` (default 1), `undo` (`SEM_UNDO`, default false),
+   *   `timeout` (ms). There is no `signal`: nothing could abort a blocked thread.
+   * @throws {TypeError} For options of the wrong type, or a `signal`.
+   * @throws {RangeError} For a `count` outside 1–32767, a negative `timeout`.
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first;
+   *   `InvalidStateError` if the set handle was disposed.
+   * @throws {IpcError} `EIDRM` if the set is (or gets) removed; `EACCES`
+   *   without permission.
+   *
+   * @example A worker waiting for its turn, with a deadline
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ initial: 1 });
+   * set.at(0).acquireSync({ timeout: 1000 }); // taken at once
+   * try {
+   *   set.at(0).acquireSync({ timeout: 50 }); // blocks this thread 50 ms
+   * } catch (e) {
+   *   console.log((e as DOMException).name); // "TimeoutError"
+   * }
+   * set.remove();
+   * ```
+   */
+  acquireSync(options?: AcquireSyncOptions): void {
+    const core = this.#core;
+    let ops = this.#take1;
+    let timeout = Infinity;
+    if (options !== undefined) {
+      const o = v.options(options);
+      const count = o.count === undefined ? 1 : checkAmount(o.count, "count", 1);
+      ops = this.#ops(-count, v.boolean(o.undo, "undo", false));
+      timeout = v.syncWaitOptions(o, "acquireSync()");
+    }
+    core.check(this.#what.acquire, "semop");
+    performSync(core, ops, 1n, timeout, this.#what.acquire);
   }
 
   /**

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { SyncWaitOptions } from "../_sys/block.ts";
 import { Errno, errno } from "../_sys/errno.ts";
 import { forgetOnExit, removeOnExit } from "../_sys/exit_cleanup.ts";
 import type { WaitOptions } from "../_sys/park.ts";
@@ -19,7 +20,9 @@ import {
   permOf,
   timeOf,
 } from "./_ipc.ts";
-import { checkAmount, INTERNAL, perform, SetCore, tryOps } from "./_sem_core.ts";
+import { checkAmount, INTERNAL, perform, performSync, SetCore, tryOps } from "./_sem_core.ts";
+
+const OP_WHAT = "Cannot operate on semaphore set";
 import { limits, SEM_UNDO, SEMBUF_SHORTS, SEMCTL, semidDs, SEMVMX, sys } from "./_sem_sys.ts";
 import { Semaphore } from "./semaphore.ts";
 
@@ -457,35 +460,72 @@ export class SemaphoreSet {
    */
   op(ops: readonly SemaphoreOp[], options?: WaitOptions): Promise<void> {
     try {
-      const core = this.#core;
       const o = v.options(options);
       const timeout = v.waitOptions(o);
-      v.array(ops, "ops", "an array of { index, delta, undo? }");
-      const max = limits().semopm;
-      if (ops.length < 1 || ops.length > max) {
-        throw v.rangeError("ops", `an array of 1 to ${max} operations (SEMOPM)`, ops.length);
-      }
-      const buf = new Int16Array(ops.length * SEMBUF_SHORTS);
-      for (let i = 0; i < ops.length; i++) {
-        const op = ops[i];
-        v.object(op, `ops[${i}]`, "an object { index, delta, undo? }");
-        checkIndex(op.index, core.count, `ops[${i}].index`);
-        const d = v.integer(op.delta, `ops[${i}].delta`, {
-          min: -SEMVMX,
-          max: SEMVMX,
-          limit: "SEMVMX",
-        });
-        const undo = v.boolean(op.undo, `ops[${i}].undo`, false);
-        buf[i * 3] = op.index;
-        buf[i * 3 + 1] = d;
-        buf[i * 3 + 2] = IPC.NOWAIT | (undo ? SEM_UNDO : 0);
-      }
-      const what = "Cannot operate on semaphore set";
-      core.check(what, "semop");
-      return perform(core, buf, BigInt(ops.length), o.signal, timeout, what);
+      const buf = this.#sembufs(ops);
+      return perform(this.#core, buf, BigInt(ops.length), o.signal, timeout, OP_WHAT);
     } catch (e) {
       return Promise.reject(e);
     }
+  }
+
+  /**
+   * {@linkcode SemaphoreSet.op}, blocking the calling thread: the operations
+   * are done atomically, waiting in `semtimedop` on this thread, as a C
+   * program does, with no `await` and no thread hop. It blocks the calling
+   * thread (the event loop too); for Workers and command-line tools that
+   * want C's latency.
+   *
+   * @param ops 1 to SEMOPM (500 by default) operations.
+   * @param options `timeout` (ms). There is no `signal`: nothing could abort
+   *   a blocked thread.
+   * @throws {TypeError} As for `op()`, or for a `signal`.
+   * @throws {RangeError} As for `op()`.
+   * @throws {DOMException} `TimeoutError` when `timeout` passes first;
+   *   `InvalidStateError` if the handle was disposed.
+   * @throws {IpcError} `EIDRM` if the set is (or gets) removed; `ERANGE` if
+   *   a value would exceed 32767.
+   *
+   * @example Take two semaphores together or not at all, in a command-line tool
+   * ```ts
+   * import { SemaphoreSet } from "@sysipc/sysipc/sem";
+   * using set = SemaphoreSet.create({ count: 2, initial: [1, 1] });
+   * set.opSync([{ index: 0, delta: -1 }, { index: 1, delta: -1 }], { timeout: 1000 });
+   * console.log(set.getValues()); // [0, 0]
+   * set.remove();
+   * ```
+   */
+  opSync(ops: readonly SemaphoreOp[], options?: SyncWaitOptions): void {
+    const timeout = v.syncWaitOptions(v.options(options), "opSync()");
+    const buf = this.#sembufs(ops);
+    performSync(this.#core, buf, BigInt(ops.length), timeout, OP_WHAT);
+  }
+
+  /** Checks `ops` and the handle; the `struct sembuf`s, flags with `IPC_NOWAIT`. */
+  #sembufs(ops: readonly SemaphoreOp[]): Int16Array {
+    const core = this.#core;
+    v.array(ops, "ops", "an array of { index, delta, undo? }");
+    const max = limits().semopm;
+    if (ops.length < 1 || ops.length > max) {
+      throw v.rangeError("ops", `an array of 1 to ${max} operations (SEMOPM)`, ops.length);
+    }
+    const buf = new Int16Array(ops.length * SEMBUF_SHORTS);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      v.object(op, `ops[${i}]`, "an object { index, delta, undo? }");
+      checkIndex(op.index, core.count, `ops[${i}].index`);
+      const d = v.integer(op.delta, `ops[${i}].delta`, {
+        min: -SEMVMX,
+        max: SEMVMX,
+        limit: "SEMVMX",
+      });
+      const undo = v.boolean(op.undo, `ops[${i}].undo`, false);
+      buf[i * 3] = op.index;
+      buf[i * 3 + 1] = d;
+      buf[i * 3 + 2] = IPC.NOWAIT | (undo ? SEM_UNDO : 0);
+    }
+    core.check(OP_WHAT, "semop");
+    return buf;
   }
 
   /**

@@ -44,7 +44,8 @@ const spawnPeer = (cmd, options) => startPeer(spawn, values, cmd, options);
 const size = int(values.size, 0);
 const payload = new Uint8Array(size).fill(120);
 const self = (...args) => {
-  const [cmd, argv] = selfArgv(SELF, "--lib", values.lib, ...args);
+  const sync = values.sync ? ["--sync"] : [];
+  const [cmd, argv] = selfArgv(SELF, "--lib", values.lib, ...args, ...sync);
   return spawnPeer(cmd, { args: argv });
 };
 const gone = (e) => e instanceof IpcError && (e.code === "EIDRM" || e.code === "EINVAL");
@@ -100,10 +101,18 @@ async function sysvPing(peer) {
       ? spawnPeer(bin("msg_pingpong"), { args: ["pong", String(q.id), String(size)] })
       : undefined;
     if (!child) throw new Error(`Unknown --peer ${peer} (self or c)`);
-    const result = await timeRounds(values, async () => {
-      await q.send(payload, { type: 1 });
-      await q.receive({ type: 2 });
-    });
+    const result = await timeRounds(
+      values,
+      values.sync
+        ? () => {
+          q.sendSync(payload, { type: 1 });
+          q.receiveSync({ type: 2 });
+        }
+        : async () => {
+          await q.send(payload, { type: 1 });
+          await q.receive({ type: 2 });
+        },
+    );
     q.remove(); // the peer's receive fails with EIDRM: it exits
     await finish(child, peer);
     return result;
@@ -120,8 +129,13 @@ async function sysvPong(id) {
     for (;;) {
       let m;
       try {
-        m = await q.receive({ type: 1 });
-        await q.send(m.data, { type: 2 });
+        if (values.sync) {
+          m = q.receiveSync({ type: 1 });
+          q.sendSync(m.data, { type: 2 });
+        } else {
+          m = await q.receive({ type: 1 });
+          await q.send(m.data, { type: 2 });
+        }
       } catch (e) {
         if (gone(e)) return;
         throw e;
@@ -142,10 +156,18 @@ async function posixPing(peer) {
       ? spawnPeer(bin("pmq_pingpong"), { args: ["pong", a, b, String(size)] })
       : undefined;
     if (!child) throw new Error(`Unknown --peer ${peer} (self or c)`);
-    const result = await timeRounds(values, async () => {
-      await qa.send(payload);
-      await qb.receive();
-    });
+    const result = await timeRounds(
+      values,
+      values.sync
+        ? () => {
+          qa.sendSync(payload);
+          qb.receiveSync();
+        }
+        : async () => {
+          await qa.send(payload);
+          await qb.receive();
+        },
+    );
     await qa.send(new Uint8Array(0)); // stop
     await finish(child, peer);
     return result;
@@ -163,9 +185,10 @@ async function posixPong(inName, outName) {
   const qout = PosixMessageQueue.open(outName, { access: "write" });
   try {
     for (;;) {
-      const { data } = await qin.receive();
+      const { data } = values.sync ? qin.receiveSync() : await qin.receive();
       if (data.length === 0) return;
-      await qout.send(data);
+      if (values.sync) qout.sendSync(data);
+      else await qout.send(data);
     }
   } finally {
     qin.close();

@@ -15,7 +15,9 @@
 //   our-read     C writer (bench/bin/pipe_writer) → PipeEnd.read()
 //                {"bytes","timedBytes","ns"}, clock from the first read to EOF
 //   our-stream   the same through the BYOB byte `readable`
+//   our-read-sync  the same with PipeEnd.readSync() (blocks the thread, as C does)
 //   our-write    PipeEnd.write() → C reader (bench/bin/pipe_reader), which times it
+//   our-write-sync the same with PipeEnd.writeSync()
 //   command-read C writer → Deno.Command stdout (Deno only)
 //   ping         64-byte round trips over two of our pipes; --peer self (a
 //                child of the same runtime running `pong`) or c (pipe_pingpong).
@@ -54,7 +56,7 @@ async function readAll(end) {
   return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
 }
 
-async function ourRead(bytes) {
+async function ourRead(bytes, sync) {
   const p = pipe();
   const child = spawnPeer(bin("pipe_writer"), {
     args: [String(bytes), String(CHUNK)],
@@ -65,7 +67,7 @@ async function ourRead(bytes) {
   const buf = new Uint8Array(CHUNK);
   let total = 0, first = 0, t0 = 0;
   for (;;) {
-    const n = await r.read(buf);
+    const n = sync ? r.readSync(buf) : await r.read(buf);
     if (n === null) break;
     if (total === 0) {
       t0 = performance.now();
@@ -105,7 +107,7 @@ async function ourStream(bytes) {
   return { bytes: total, timedBytes: total - first, ns };
 }
 
-async function ourWrite(bytes) {
+async function ourWrite(bytes, sync) {
   const p = pipe();
   const report = pipe(); // the reader's stdout: its JSON line
   const child = spawnPeer(bin("pipe_reader"), {
@@ -118,7 +120,8 @@ async function ourWrite(bytes) {
   const w = p.writeEnd;
   const buf = new Uint8Array(CHUNK).fill(120);
   for (let left = bytes; left > 0; left -= CHUNK) {
-    await w.write(left >= CHUNK ? buf : buf.subarray(0, left));
+    if (sync) w.writeSync(left >= CHUNK ? buf : buf.subarray(0, left));
+    else await w.write(left >= CHUNK ? buf : buf.subarray(0, left));
   }
   w.close();
   const text = await readAll(report.readEnd);
@@ -230,9 +233,11 @@ async function pong() {
 
 const bytes = () => int(values.bytes, 1);
 await run(role, {
-  "our-read": () => ourRead(bytes()),
+  "our-read": () => ourRead(bytes(), false),
+  "our-read-sync": () => ourRead(bytes(), true),
   "our-stream": () => ourStream(bytes()),
-  "our-write": () => ourWrite(bytes()),
+  "our-write": () => ourWrite(bytes(), false),
+  "our-write-sync": () => ourWrite(bytes(), true),
   "command-read": () => commandRead(bytes()),
   ping: () => ping(values.peer),
   pong,

@@ -9,6 +9,7 @@
 //                    when it has both open; then the names are unlinked (so
 //                    nothing is left even if a run is killed); the peer is
 //                    killed at the end. Warm-up and timing as in sem_roles.mjs. {"rounds","ns"}
+//   --sync           (ping and pong) acquireSync() in place of `await acquire()`
 //   pong --a A --b B `await acquire(A)` then release(B), until killed; it
 //                    releases B once at the start to say it has opened both
 //   uncontended      `await acquire(); release();` × --pairs  {"pairs","ns"}
@@ -73,7 +74,18 @@ async function ping(peer) {
   try {
     await warmOffThread(b);
     if (peer === "self") {
-      const [cmd, args] = selfArgv(SELF, "--lib", values.lib, "pong", "--a", a.name, "--b", b.name);
+      const sync = values.sync ? ["--sync"] : [];
+      const [cmd, args] = selfArgv(
+        SELF,
+        "--lib",
+        values.lib,
+        "pong",
+        "--a",
+        a.name,
+        "--b",
+        b.name,
+        ...sync,
+      );
       child = spawnPeer(cmd, { args });
     } else if (peer === "c") {
       child = spawnPeer(bin("posix_pingpong"), { args: ["pong", a.name, b.name] });
@@ -82,10 +94,18 @@ async function ping(peer) {
     }
     await b.acquire({ timeout: 30_000 }); // the peer has both open
     unlink();
-    const result = await timeRounds(values, async () => {
-      a.release();
-      await b.acquire();
-    });
+    const result = await timeRounds(
+      values,
+      values.sync
+        ? () => {
+          a.release();
+          b.acquireSync();
+        }
+        : async () => {
+          a.release();
+          await b.acquire();
+        },
+    );
     return result;
   } finally {
     unlink();
@@ -104,7 +124,8 @@ async function pong(aName, bName) {
   await warmOffThread(mine);
   theirs.release(); // ready
   for (;;) {
-    await mine.acquire();
+    if (values.sync) mine.acquireSync();
+    else await mine.acquire();
     theirs.release();
   }
 }

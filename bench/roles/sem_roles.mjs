@@ -21,6 +21,7 @@
 //                    rounds); then up to --rounds timed rounds, at most
 //                    --max-ms. {"rounds","ns"}
 //   pong --id ID     P(0) then V(1) until the set is removed
+//   --sync           (ping and pong) acquireSync() in place of `await acquire()`
 //   uncontended      `await acquire(); release();` × --pairs  {"pairs","ns"}
 //   uncontended-try  `tryAcquire(); release();` × --pairs
 
@@ -68,7 +69,16 @@ async function ping(peer) {
   try {
     let child;
     if (peer === "self") {
-      const [cmd, args] = selfArgv(SELF, "--lib", values.lib, "pong", "--id", String(set.id));
+      const sync = values.sync ? ["--sync"] : [];
+      const [cmd, args] = selfArgv(
+        SELF,
+        "--lib",
+        values.lib,
+        "pong",
+        "--id",
+        String(set.id),
+        ...sync,
+      );
       child = spawnPeer(cmd, { args });
     } else if (peer === "c") {
       child = spawnPeer(bin("sem_pingpong"), { args: ["pong", String(set.id)] });
@@ -76,10 +86,18 @@ async function ping(peer) {
       throw new Error(`Unknown --peer ${peer} (self or c)`);
     }
     const [theirs, mine] = set;
-    const result = await timeRounds(values, async () => {
-      theirs.release();
-      await mine.acquire();
-    });
+    const result = await timeRounds(
+      values,
+      values.sync
+        ? () => {
+          theirs.release();
+          mine.acquireSync();
+        }
+        : async () => {
+          theirs.release();
+          await mine.acquire();
+        },
+    );
     set.remove(); // the peer's P(0) fails with EIDRM: it exits
     const st = await child.status;
     if (!st.success) throw new Error(`${peer} peer failed: code ${st.code}`);
@@ -96,7 +114,8 @@ async function pong(id) {
   try {
     for (;;) {
       try {
-        await mine.acquire();
+        if (values.sync) mine.acquireSync();
+        else await mine.acquire();
       } catch (e) {
         if (e instanceof IpcError && e.code === "EIDRM") return;
         throw e;
