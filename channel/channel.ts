@@ -61,7 +61,6 @@ export interface ChannelOptions {
 }
 
 const INTERNAL = Symbol("Channel");
-const EMPTY = new Uint8Array(0);
 const DONE = Promise.resolve();
 
 /** What one side sleeps on while it waits, and how it says so. */
