@@ -37,18 +37,22 @@ export const ringControl = (r: 0 | 1): number => (64 + 192 * r) / 4;
  * share a cache line.
  */
 export const R = {
-  /** Bytes ever written (u32, wrapping); only the producer stores it; the consumer's futex word. */
+  /** Bytes ever written (u32, wrapping); only the producer stores it. */
   HEAD: 0,
   /** 1 once the producer has closed its end. */
   PRODUCER_CLOSED: 1,
-  /** Bytes ever consumed (u32, wrapping); only the consumer stores it; the producer's futex word. */
+  /** Bytes ever consumed (u32, wrapping); only the consumer stores it. */
   TAIL: 16,
   /** 1 once the consumer has closed its end. */
   CONSUMER_CLOSED: 17,
-  /** 1 while the consumer sleeps (or is about to) on `HEAD`. */
+  /** 1 while the consumer sleeps (or is about to). */
   CONSUMER_WAITING: 32,
-  /** While the producer sleeps on `TAIL`: the free bytes it needs; 0 otherwise. */
-  PRODUCER_NEED: 33,
+  /** The consumer's futex word: whoever wakes it adds 1 first. */
+  CONSUMER_WAKE: 33,
+  /** While the producer sleeps: the free bytes it needs; 0 otherwise. */
+  PRODUCER_NEED: 34,
+  /** The producer's futex word: whoever wakes it adds 1 first. */
+  PRODUCER_WAKE: 35,
 } as const;
 
 /** The byte offset of ring `r`'s data. */

@@ -67,12 +67,10 @@ const DONE = Promise.resolve();
 interface Sleeper {
   /** The futex word's byte offset in the mapping. */
   offset: number;
-  /** Says "I sleep" (a full barrier), then the caller tries once more. */
+  /** Says "I sleep" (a full barrier), then the caller reads the word and tries once more. */
   announce(): void;
   /** Says "I no longer sleep". */
   clear(): void;
-  /** The word's value to sleep on (what the last try saw). */
-  expected(): number;
 }
 
 /**
@@ -129,9 +127,8 @@ export class Channel {
   /** Our producer's head and our consumer's tail (we alone store them). */
   #head: number;
   #tail: number;
-  /** What the last send attempt needed, and the tail it saw. */
+  /** What the last send attempt needed. */
   #need = 0;
-  #seenTail = 0;
   readonly #txTurn = new Turn();
   readonly #rxTurn = new Turn();
   readonly #waits = new Set<Parked>();
@@ -325,8 +322,8 @@ export class Channel {
       const c = new Channel(mem, 1, name, INTERNAL);
       // The creator may already sleep, waiting for us: let it look again
       // (and start watching our pid).
-      c.#wake(c.#rx + R.TAIL);
-      c.#wake(c.#tx + R.HEAD);
+      c.#wake(c.#rx + R.PRODUCER_WAKE);
+      c.#wake(c.#tx + R.CONSUMER_WAKE);
       return c;
     } catch (e) {
       mem.close();
@@ -507,6 +504,10 @@ export class Channel {
     this.#reserved = null;
     this.#u32[r.off >> 2] = r.size;
     this.#u32[(r.off >> 2) + 1] = 0;
+    // A copy (where buffers over native memory cannot be emptied) goes in now.
+    if (r.view.byteLength > 0 && !viewsCanEmpty(this.#address)) {
+      this.#u8.set(r.view, r.off + RECORD_HEADER);
+    }
     empty(r.view);
     this.#publish(r.newHead);
     this.#txTurn.give();
@@ -541,7 +542,6 @@ export class Channel {
     if (this.#cap - ((this.#head - tail) >>> 0) < need) {
       if (this.#peerGone()) throw this.#reset("send to");
       this.#need = need;
-      this.#seenTail = tail;
       return WOULD_BLOCK;
     }
     let off = this.#txData + pos;
@@ -578,7 +578,9 @@ export class Channel {
     // A full barrier between our store and our look at the peer's flag
     // (the peer stores its flag, then looks at our head).
     Atomics.exchange(this.#h, this.#tx + R.HEAD, newHead);
-    if (Atomics.load(this.#h, this.#tx + R.CONSUMER_WAITING) !== 0) this.#wake(this.#tx + R.HEAD);
+    if (Atomics.load(this.#h, this.#tx + R.CONSUMER_WAITING) !== 0) {
+      this.#wake(this.#tx + R.CONSUMER_WAKE);
+    }
   }
 
   async #sendSlow(
@@ -600,13 +602,11 @@ export class Channel {
   }
 
   #txSleeper(): Sleeper {
-    const word = this.#tx + R.TAIL;
     const needWord = this.#tx + R.PRODUCER_NEED;
     return {
-      offset: word * 4,
+      offset: (this.#tx + R.PRODUCER_WAKE) * 4,
       announce: () => void Atomics.exchange(this.#h, needWord, this.#need),
       clear: () => void Atomics.store(this.#h, needWord, 0),
-      expected: () => this.#seenTail,
     };
   }
 
@@ -795,7 +795,7 @@ export class Channel {
     const need = Atomics.load(this.#h, this.#rx + R.PRODUCER_NEED);
     if (need !== 0) {
       const head = Atomics.load(this.#h, this.#rx + R.HEAD);
-      if (this.#cap - ((head - newTail) >>> 0) >= need) this.#wake(this.#rx + R.TAIL);
+      if (this.#cap - ((head - newTail) >>> 0) >= need) this.#wake(this.#rx + R.PRODUCER_WAKE);
     }
   }
 
@@ -822,13 +822,11 @@ export class Channel {
   }
 
   #rxSleeper(): Sleeper {
-    const word = this.#rx + R.HEAD;
     const flag = this.#rx + R.CONSUMER_WAITING;
     return {
-      offset: word * 4,
+      offset: (this.#rx + R.CONSUMER_WAKE) * 4,
       announce: () => void Atomics.exchange(this.#h, flag, 1),
       clear: () => void Atomics.store(this.#h, flag, 0),
-      expected: () => this.#tail,
     };
   }
 
@@ -874,6 +872,9 @@ export class Channel {
         block: (ms): Blocking<T> => {
           this.#watchPeer();
           sleeper.announce();
+          // The word before the last look: a wake-up after it changes the
+          // word, and the futex then does not sleep.
+          const seen = Atomics.load(this.#h, sleeper.offset / 4);
           let r: T | WouldBlock;
           try {
             r = attempt(); // after saying we sleep: a wake-up cannot slip between
@@ -890,7 +891,7 @@ export class Channel {
             sysFutex(),
             this.#address + BigInt(sleeper.offset),
             FUTEX_WAIT,
-            sleeper.expected() >>> 0,
+            seen >>> 0,
             ts,
             null,
             0,
@@ -915,8 +916,10 @@ export class Channel {
     }
   }
 
+  /** Wakes whoever sleeps on futex word `word`: changes it first, so a sleeper on its way in does not sleep. */
   #wake(word: number): void {
     if (this.#closed) return;
+    Atomics.add(this.#h, word, 1);
     sys().futex_wake(sysFutex(), this.#address + BigInt(word * 4), FUTEX_WAKE, 1, null, null, 0);
   }
 
@@ -973,9 +976,14 @@ export class Channel {
   // Views, streams, closing
   // ---------------------------------------------------------------------------
 
-  /** A view of `length` bytes at `off` that can be emptied later (its own ArrayBuffer). */
+  /**
+   * A view of `length` bytes at `off` that can be emptied later (its own
+   * ArrayBuffer) — or, on a runtime that cannot empty a buffer over native
+   * memory, a copy (then `commit()` copies a reservation in).
+   */
   #viewAt(off: number, length: number): Uint8Array {
     if (length === 0) return new Uint8Array(0);
+    if (!viewsCanEmpty(this.#address)) return this.#u8.slice(off, off + length);
     const b = getBackend();
     const buf = b.arrayBufferAt(b.pointerFrom(this.#address + BigInt(off)), length);
     return new Uint8Array(buf);
@@ -1022,8 +1030,8 @@ export class Channel {
     const h = this.#h;
     Atomics.store(h, this.#tx + R.PRODUCER_CLOSED, 1);
     Atomics.store(h, this.#rx + R.CONSUMER_CLOSED, 1);
-    this.#wake(this.#tx + R.HEAD);
-    this.#wake(this.#rx + R.TAIL);
+    this.#wake(this.#tx + R.CONSUMER_WAKE);
+    this.#wake(this.#rx + R.PRODUCER_WAKE);
     this.#closed = true;
     const reason = () =>
       new IpcError(
@@ -1057,6 +1065,16 @@ export class Channel {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+let canEmpty: boolean | undefined;
+
+/** Whether this runtime can empty a buffer over native memory (asked once, of a probe at `address`). */
+function viewsCanEmpty(address: bigint): boolean {
+  if (canEmpty !== undefined) return canEmpty;
+  const b = getBackend();
+  const probe = b.arrayBufferAt(b.pointerFrom(address), 8);
+  return canEmpty = b.detachArrayBuffer(probe) && probe.byteLength === 0;
 }
 
 /** Makes a view handed out empty (length 0), so nothing writes into memory the other side owns. */
