@@ -32,10 +32,18 @@ export const sys = libc(
     fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
     // int close(int fd);
     close: { parameters: ["i32"], result: "i32" },
+    // int sched_getaffinity(pid_t pid, size_t cpusetsize, cpu_set_t *mask);
+    sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
     // pid_t getpid(void);
     getpid: { parameters: [], result: "i32" },
   } as const,
 );
+
+/**
+ * The futex calls this process's channels made, for the benchmark's "system
+ * calls per message" (internal; not exported by the package's modules).
+ */
+export const futexCalls = { wait: 0, wake: 0 };
 
 /** futex(2) operations (shared: the words are in memory other processes map). */
 export const FUTEX_WAIT = 0;

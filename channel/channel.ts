@@ -40,7 +40,7 @@ import {
   VERSION,
   WRAP,
 } from "./_layout.ts";
-import { FUTEX_WAIT, FUTEX_WAKE, sys, sysFutex } from "./_sys.ts";
+import { FUTEX_WAIT, FUTEX_WAKE, futexCalls, sys, sysFutex } from "./_sys.ts";
 import { Turn } from "./_turn.ts";
 
 export { CHANNEL_FD_ENV };
@@ -540,7 +540,6 @@ export class Channel {
     const need = rec <= toEnd ? rec : toEnd + rec;
     const tail = Atomics.load(h, this.#tx + R.TAIL);
     if (this.#cap - ((this.#head - tail) >>> 0) < need) {
-      if (this.#peerGone()) throw this.#reset("send to");
       this.#need = need;
       return WOULD_BLOCK;
     }
@@ -751,7 +750,7 @@ export class Channel {
       if (Atomics.load(h, rx + R.PRODUCER_CLOSED) !== 0) {
         head = Atomics.load(h, rx + R.HEAD); // what it wrote before it closed
         if (head === this.#tail) return null;
-      } else if (this.#peerGone()) {
+      } else if (this.#peerDead) {
         head = Atomics.load(h, rx + R.HEAD);
         if (head === this.#tail) throw this.#reset("receive from");
       } else return WOULD_BLOCK;
@@ -862,6 +861,17 @@ export class Channel {
     start: number,
   ): Promise<T> {
     if (timeout === 0) throw this.#expired(what, timeout);
+    // On more than one CPU the peer runs meanwhile: look without a system
+    // call for a few µs (measured in C on these VMs: a 4 µs spin took a
+    // two-core round trip from 19 to 0.56 µs). On one CPU that only burns
+    // the peer's time slice: yield it instead (the bounded spin below).
+    if (cpus() > 1) {
+      const until = performance.now() + PURE_SPIN_MS;
+      do {
+        const r = attempt();
+        if (r !== WOULD_BLOCK) return r;
+      } while (performance.now() < until);
+    }
     const spun = spin(attempt);
     if (spun !== WOULD_BLOCK) return spun;
     const unpin = this.#map.pin();
@@ -875,6 +885,7 @@ export class Channel {
           // The word before the last look: a wake-up after it changes the
           // word, and the futex then does not sleep.
           const seen = Atomics.load(this.#h, sleeper.offset / 4);
+          this.#peerGone(); // a system call: only here, never per message
           let r: T | WouldBlock;
           try {
             r = attempt(); // after saying we sleep: a wake-up cannot slip between
@@ -887,6 +898,7 @@ export class Channel {
             return { done: Promise.resolve(r), interrupt() {} };
           }
           const ts = ms === Infinity ? null : relative(ms);
+          futexCalls.wait++;
           const call = sys().futex_wait(
             sysFutex(),
             this.#address + BigInt(sleeper.offset),
@@ -920,6 +932,7 @@ export class Channel {
   #wake(word: number): void {
     if (this.#closed) return;
     Atomics.add(this.#h, word, 1);
+    futexCalls.wake++;
     sys().futex_wake(sysFutex(), this.#address + BigInt(word * 4), FUTEX_WAKE, 1, null, null, 0);
   }
 
@@ -1065,6 +1078,24 @@ export class Channel {
   [Symbol.dispose](): void {
     this.close();
   }
+}
+
+/** How long a wait looks at the ring without a system call, on more than one CPU (ms). */
+const PURE_SPIN_MS = 0.01;
+
+let cpuCount: number | undefined;
+
+/** The CPUs this process may run on (`sched_getaffinity`), asked once. */
+function cpus(): number {
+  if (cpuCount !== undefined) return cpuCount;
+  const mask = new Uint8Array(128);
+  const n = sys().sched_getaffinity(0, 128n, mask);
+  cpuCount = n < 0 ? 1 : mask.reduce((sum, byte) => {
+    let c = 0;
+    for (let b = byte; b !== 0; b &= b - 1) c++;
+    return sum + c;
+  }, 0);
+  return cpuCount;
 }
 
 let canEmpty: boolean | undefined;
