@@ -288,7 +288,7 @@ export class Channel {
       throw new TypeError(
         `Channel.fromParent() needs ${CHANNEL_FD_ENV} (set by spawn(cmd, { channel })), got ${
           text === undefined ? "nothing" : JSON.stringify(text)
-        }`,
+        } (on Deno, run with --allow-env to let it be read)`,
       );
     }
     return Channel.fromFd(Number(text));

@@ -24,7 +24,10 @@
  * await child.status;
  * // child.ts
  * using parent = Channel.fromParent();
- * for await (const m of parent.readable) await parent.send(String(eval(new TextDecoder().decode(m))));
+ * for await (const m of parent.readable) {
+  const [x, , y] = new TextDecoder().decode(m).split(" ");
+  await parent.send(String(Number(x) + Number(y)));
+}
  * ```
  *
  * @module
