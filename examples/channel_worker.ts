@@ -9,7 +9,11 @@
  *     bun examples/channel_worker.ts
  *     node node_modules/sysipc/examples/channel_worker.js     (the npm package)
  *
- * Options: `--workers N` (default 2), `--jobs N` (default 50000).
+ * Options: `--workers N` (default 2), `--jobs N` (default 50000), `--transport
+ * channel|pipe|both` (default both). After `--`, the command that starts a
+ * worker (with `worker <transport>` appended) — another runtime, say:
+ *
+ *     deno run --allow-ffi --allow-run --allow-read --allow-env examples/channel_worker.ts -- bun examples/channel_worker.ts
  *
  * @module
  */
@@ -29,6 +33,8 @@ interface Answer {
   id: number;
   sum: number;
   pid: number;
+  /** The worker's runtime and version: `"bun 1.4.5"`. */
+  runtime: string;
 }
 
 const enc = new TextEncoder();
@@ -43,6 +49,8 @@ export interface PoolResult {
   jobsPerSecond: number;
   /** How many jobs each worker process answered. */
   perWorker: number[];
+  /** The runtime of each worker, as it said. */
+  runtimes: string[];
 }
 
 const squaresBelow = (n: number) => (n - 1) * n * (2 * n - 1) / 6;
@@ -130,6 +138,7 @@ export async function workerPool(o: {
     () => (transport === "channel" ? channelLink : pipeLink)(launch(["worker", transport])),
   );
   const perWorker = links.map(() => 0);
+  const runtimes = links.map(() => "");
   const t0 = performance.now();
   await Promise.all(links.map(async (link, w) => {
     const feeding = (async () => {
@@ -142,6 +151,7 @@ export async function workerPool(o: {
         throw new Error(`worker ${w} answered job ${a.id} with ${a.sum}`);
       }
       pid = a.pid;
+      runtimes[w] = a.runtime;
       if (++perWorker[w] === share) break;
     }
     await feeding;
@@ -155,18 +165,25 @@ export async function workerPool(o: {
   const jobsPerSecond = jobs / seconds;
   log(
     `${transport.padEnd(7)}: ${jobs} jobs on ${workers} workers in ${seconds.toFixed(2)} s — ` +
-      `${Math.round(jobsPerSecond).toLocaleString("en-US")} jobs/s (${perWorker.join(" + ")})`,
+      `${Math.round(jobsPerSecond).toLocaleString("en-US")} jobs/s (${perWorker.join(" + ")}; ` +
+      `workers on ${[...new Set(runtimes)].join(", ")})`,
   );
-  return { transport, jobs, workers, seconds, jobsPerSecond, perWorker };
+  return { transport, jobs, workers, seconds, jobsPerSecond, perWorker, runtimes };
 }
 
 /** A worker: answer every job until told to stop. */
 export async function worker(transport: Transport): Promise<void> {
   const pid = (globalThis as { process?: { pid: number } }).process?.pid ??
     (globalThis as unknown as { Deno: { pid: number } }).Deno.pid;
+  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
+  const runtime = g.Bun
+    ? `bun ${g.Bun.version}`
+    : g.Deno
+    ? `deno ${g.Deno.version.deno}`
+    : `node ${(globalThis as unknown as { process: { version: string } }).process.version}`;
   const answer = (text: string) => {
     const job = JSON.parse(text) as Job;
-    return JSON.stringify({ id: job.id, sum: squaresBelow(job.n), pid } satisfies Answer);
+    return JSON.stringify({ id: job.id, sum: squaresBelow(job.n), pid, runtime } satisfies Answer);
   };
   if (transport === "channel") {
     using parent = Channel.fromParent();
@@ -185,17 +202,29 @@ export async function worker(transport: Transport): Promise<void> {
 if (isMain(import.meta)) {
   if (args[0] === "worker") await worker(args[1] as Transport);
   else {
-    const opt = (name: string, fallback: number) => {
-      const i = args.indexOf(`--${name}`);
-      return i < 0 ? fallback : Number(args[i + 1]);
+    const dash = args.indexOf("--");
+    const own = dash < 0 ? args : args.slice(0, dash);
+    const opt = (name: string, fallback: string) => {
+      const i = own.indexOf(`--${name}`);
+      return i < 0 ? fallback : own[i + 1];
     };
-    const workers = opt("workers", 2);
-    const jobs = opt("jobs", 50_000);
-    const viaChannel = await workerPool({ transport: "channel", workers, jobs });
-    const viaPipe = await workerPool({ transport: "pipe", workers, jobs });
-    console.log(
-      `channels: ${(viaChannel.jobsPerSecond / viaPipe.jobsPerSecond).toFixed(1)}× the jobs per ` +
-        "second of JSON lines over pipes",
-    );
+    const workers = Number(opt("workers", "2"));
+    const jobs = Number(opt("jobs", "50000"));
+    const which = opt("transport", "both");
+    const launch = dash < 0
+      ? undefined
+      : (a: string[]) => ({ command: args[dash + 1], args: [...args.slice(dash + 2), ...a] });
+    const results: PoolResult[] = [];
+    for (const transport of ["channel", "pipe"] as const) {
+      if (which === "both" || which === transport) {
+        results.push(await workerPool({ transport, workers, jobs, launch }));
+      }
+    }
+    if (results.length === 2) {
+      console.log(
+        `channels: ${(results[0].jobsPerSecond / results[1].jobsPerSecond).toFixed(1)}× the jobs ` +
+          "per second of JSON lines over pipes",
+      );
+    }
   }
 }
