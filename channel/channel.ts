@@ -969,8 +969,10 @@ export class Channel {
     if (fd < 0) return;
     const watch = this.#watch = new AbortController();
     waitReady(fd, POLL.IN, watch.signal).then(() => {
-      this.#peerDead = true;
       if (this.#watch === watch) this.#watch = undefined;
+      // Readable is the one answer that means "ended" (not NVAL: a closed pidfd).
+      if (this.#pidfd !== fd || (pollNow(fd, POLL.IN) & POLL.IN) === 0) return;
+      this.#peerDead = true;
       for (const p of this.#waits) p.interrupt?.(); // not a cancel: they look again, then decide
     }, () => {});
   }

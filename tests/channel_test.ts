@@ -289,6 +289,27 @@ test("a receiver killed after n messages: the parked receive of the survivor is 
   assert.ok(isCode(e, "ECONNRESET"), String(e));
 });
 
+test("a close landing at any moment ends the other side's waiting receive with null, never a timeout or a false ECONNRESET", async () => {
+  // Each round's new channel watches its peer through a pidfd that often gets
+  // the number of the previous round's, closed while the waiter was polling.
+  const outcomes = { ended: 0, other: [] as string[] };
+  for (let i = 0; i < 150; i++) {
+    const [a, b] = pair();
+    try {
+      const p = b.receive({ timeout: 10_000 });
+      for (let k = 0; k < i % 12; k++) await new Promise((r) => setTimeout(r, 0));
+      a.close();
+      const r = await p.then((m) => m, (e) => e);
+      if (r === null) outcomes.ended++;
+      else outcomes.other.push(`round ${i}: ${r instanceof Error ? r.message : "a message"}`);
+    } finally {
+      a.close();
+      b.close();
+    }
+  }
+  assert.deepEqual(outcomes, { ended: 150, other: [] });
+});
+
 test("a named channel: another process opens it by name, the name leaves /dev/shm at once, both sides talk", async () => {
   await assertNoLeaks(async () => {
     const before = shmEntries();
