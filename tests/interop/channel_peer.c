@@ -83,15 +83,19 @@ static a32 *producer_closed_of(ring_t *r) { return word(r->block + 4); }
 static a32 *tail_of(ring_t *r) { return word(r->block + 64); }
 static a32 *consumer_closed_of(ring_t *r) { return word(r->block + 68); }
 static a32 *consumer_waiting_of(ring_t *r) { return word(r->block + 128); }
-static a32 *producer_need_of(ring_t *r) { return word(r->block + 132); }
+static a32 *consumer_wake_of(ring_t *r) { return word(r->block + 132); }
+static a32 *producer_need_of(ring_t *r) { return word(r->block + 136); }
+static a32 *producer_wake_of(ring_t *r) { return word(r->block + 140); }
 
 static ring_t out_ring, in_ring; /* the ring we produce, the ring we consume */
 
 static uint64_t waits, wakes, stalls;
 static int silent; /* consecutive timed-out waits with nothing new */
 
+/* Wakes the side that sleeps on w: add 1 to the word, then FUTEX_WAKE it. */
 static void futex_wake(a32 *w) {
   wakes++;
+  atomic_fetch_add(w, 1);
   syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0);
 }
 
@@ -139,14 +143,15 @@ static int ring_send(ring_t *r, const uint8_t *msg, uint32_t length) {
     if (capacity - (head - tail) < need) {
       /* Waiting for room. */
       atomic_store(producer_need_of(r), need);
+      uint32_t w = atomic_load(producer_wake_of(r));
       tail = atomic_load(tail_of(r));
       if (capacity - (head - tail) >= need || atomic_load(consumer_closed_of(r)) == 1) {
         atomic_store(producer_need_of(r), 0);
         continue;
       }
-      if (futex_wait(tail_of(r), tail)) {
+      if (futex_wait(producer_wake_of(r), w)) {
         uint32_t now = atomic_load(tail_of(r));
-        if (capacity - (head - now) >= need) stalls++;
+        if (capacity - (head - now) >= need || atomic_load(consumer_closed_of(r)) == 1) stalls++;
       }
       atomic_store(producer_need_of(r), 0);
       continue;
@@ -162,7 +167,7 @@ static int ring_send(ring_t *r, const uint8_t *msg, uint32_t length) {
     memset(r->data + pos + 8 + length, 0, round8(length) - length);
     r->mine = head + rec;
     atomic_store(head_of(r), r->mine); /* sequentially consistent */
-    if (atomic_load(consumer_waiting_of(r)) == 1) futex_wake(head_of(r));
+    if (atomic_load(consumer_waiting_of(r)) == 1) futex_wake(consumer_wake_of(r));
     silent = 0;
     return 0;
   }
@@ -186,13 +191,14 @@ static int64_t ring_receive(ring_t *r, uint8_t *buf) {
       }
       /* Waiting for a message. */
       atomic_store(consumer_waiting_of(r), 1);
+      uint32_t w = atomic_load(consumer_wake_of(r));
       head = atomic_load(head_of(r));
       if (head != tail || atomic_load(producer_closed_of(r)) == 1) {
         atomic_store(consumer_waiting_of(r), 0);
         continue;
       }
-      if (futex_wait(head_of(r), tail)) {
-        if (atomic_load(head_of(r)) != tail) stalls++;
+      if (futex_wait(consumer_wake_of(r), w)) {
+        if (atomic_load(head_of(r)) != tail || atomic_load(producer_closed_of(r)) == 1) stalls++;
       }
       atomic_store(consumer_waiting_of(r), 0);
       continue;
@@ -217,7 +223,7 @@ static int64_t ring_receive(ring_t *r, uint8_t *buf) {
     uint32_t need = atomic_load(producer_need_of(r));
     if (need != 0) {
       head = atomic_load(head_of(r));
-      if (capacity - (head - r->mine) >= need) futex_wake(tail_of(r));
+      if (capacity - (head - r->mine) >= need) futex_wake(producer_wake_of(r));
     }
     silent = 0;
     return length;
@@ -229,8 +235,8 @@ static int64_t ring_receive(ring_t *r, uint8_t *buf) {
 static void close_side(void) {
   atomic_store(producer_closed_of(&out_ring), 1);
   atomic_store(consumer_closed_of(&in_ring), 1);
-  futex_wake(head_of(&out_ring));
-  futex_wake(tail_of(&in_ring));
+  futex_wake(consumer_wake_of(&out_ring));
+  futex_wake(producer_wake_of(&in_ring));
   if (munmap(mem, mem_size) < 0) die("munmap");
   if (created_name != NULL && shm_unlink(created_name) < 0 && errno != ENOENT) die("shm_unlink");
 }
@@ -272,10 +278,10 @@ static void attach(int fd) {
   }
   side = 1;
   set_rings();
-  /* Wake the creator's two futex words: ring 0's tail and ring 1's head. */
+  /* Wake the creator's two futex words: ring 0's producer_wake and ring 1's consumer_wake. */
   ring_t r0 = {64, NULL, 0}, r1 = {256, NULL, 0};
-  futex_wake(tail_of(&r0));
-  futex_wake(head_of(&r1));
+  futex_wake(producer_wake_of(&r0));
+  futex_wake(consumer_wake_of(&r1));
 }
 
 static void create(const char *name, uint32_t cap) {
@@ -296,11 +302,11 @@ static void create(const char *name, uint32_t cap) {
   set_rings();
   printf("{\"created\":\"%s\",\"pid\":%d}\n", name, (int)getpid());
   fflush(stdout);
-  /* Side 1 wakes ring 1's head (among others) when it attaches. */
+  /* Side 1 wakes ring 1's consumer_wake (among others) when it attaches. */
   while (atomic_load(word(20)) == 0) {
-    uint32_t h = atomic_load(head_of(&in_ring));
+    uint32_t w = atomic_load(consumer_wake_of(&in_ring));
     if (atomic_load(word(20)) != 0) break;
-    futex_wait(head_of(&in_ring), h);
+    futex_wait(consumer_wake_of(&in_ring), w);
   }
   printf("{\"peer\":%d}\n", (int)(int32_t)atomic_load(word(20)));
   fflush(stdout);

@@ -72,9 +72,15 @@ base = ctypes.addressof(anchor)
 
 
 def wake(off):
-    """FUTEX_WAKE, one waiter, on the word at off."""
+    """Adds 1 to the futex word at off, then FUTEX_WAKE (one waiter).
+
+    Python cannot add atomically; a plain load and store is enough here
+    because each word this peer bumps (ring 0's producer_wake, ring 1's
+    consumer_wake) is one only this side wakes.
+    """
     global wakes
     wakes += 1
+    store(off, load(off) + 1)
     if libc.syscall(SYS_FUTEX, ctypes.c_void_p(base + off), FUTEX_WAKE, 1, None, None, 0) < 0:
         raise OSError(ctypes.get_errno(), "futex")
 
@@ -109,11 +115,11 @@ MAX = capacity // 2 - 8
 IN, OUT = 64, 256
 IN_DATA, OUT_DATA = HEADER, HEADER + capacity
 HEAD, PRODUCER_CLOSED, TAIL, CONSUMER_CLOSED = 0, 4, 64, 68
-CONSUMER_WAITING, PRODUCER_NEED = 128, 132
+CONSUMER_WAITING, CONSUMER_WAKE, PRODUCER_NEED, PRODUCER_WAKE = 128, 132, 136, 140
 
-# Attached: wake the creator's two futex words, ring 0's tail and ring 1's head.
-wake(IN + TAIL)
-wake(OUT + HEAD)
+# Attached: wake the creator's two futex words, ring 0's producer_wake and ring 1's consumer_wake.
+wake(IN + PRODUCER_WAKE)
+wake(OUT + CONSUMER_WAKE)
 
 polls = 0
 last_progress = time.monotonic()
@@ -123,9 +129,9 @@ def late_wakes():
     """Wakes the other side if it sleeps for something that is already there."""
     need = load(IN + PRODUCER_NEED)
     if need != 0 and capacity - ((load(IN + HEAD) - in_tail) & 0xFFFFFFFF) >= need:
-        wake(IN + TAIL)
+        wake(IN + PRODUCER_WAKE)
     if load(OUT + CONSUMER_WAITING) == 1 and load(OUT + HEAD) != load(OUT + TAIL):
-        wake(OUT + HEAD)
+        wake(OUT + CONSUMER_WAKE)
 
 
 def idle():
@@ -181,7 +187,7 @@ def receive():
         store(IN + TAIL, in_tail)
         need = load(IN + PRODUCER_NEED)
         if need != 0 and capacity - ((load(IN + HEAD) - in_tail) & 0xFFFFFFFF) >= need:
-            wake(IN + TAIL)
+            wake(IN + PRODUCER_WAKE)
         progress()
         return msg
 
@@ -212,7 +218,7 @@ def send(msg):
         out_head = (head + rec) & 0xFFFFFFFF
         store(OUT + HEAD, out_head)
         if load(OUT + CONSUMER_WAITING) == 1:
-            wake(OUT + HEAD)
+            wake(OUT + CONSUMER_WAKE)
         progress()
         return True
 
@@ -236,8 +242,8 @@ while True:
 # Closing: the flags, then wake whoever sleeps on the rings.
 store(OUT + PRODUCER_CLOSED, 1)
 store(IN + CONSUMER_CLOSED, 1)
-wake(OUT + HEAD)
-wake(IN + TAIL)
+wake(OUT + CONSUMER_WAKE)
+wake(IN + PRODUCER_WAKE)
 del anchor
 mm.close()
 out = {"mode": mode, "messages": count, "bytes": total, "checksum": crc}
