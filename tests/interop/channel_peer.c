@@ -306,7 +306,7 @@ static void create(const char *name, uint32_t cap) {
   while (atomic_load(word(20)) == 0) {
     uint32_t w = atomic_load(consumer_wake_of(&in_ring));
     if (atomic_load(word(20)) != 0) break;
-    futex_wait(consumer_wake_of(&in_ring), w);
+    if (futex_wait(consumer_wake_of(&in_ring), w) && atomic_load(word(20)) != 0) stalls++;
   }
   printf("{\"peer\":%d}\n", (int)(int32_t)atomic_load(word(20)));
   fflush(stdout);
