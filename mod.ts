@@ -25,3 +25,4 @@ export * from "./fifo/mod.ts";
 export * from "./sysv/mod.ts";
 export * from "./posix/mod.ts";
 export * from "./info/mod.ts";
+export * from "./channel/mod.ts";

@@ -81,9 +81,13 @@ async function loop(): Promise<void> {
   polling = true;
   try {
     while (entries.size > 0) {
-      // One pollfd per distinct descriptor, plus the eventfd first.
+      // One pollfd per distinct descriptor, plus the eventfd first. The
+      // round's results are for these entries only: one added meanwhile may
+      // watch a new descriptor under a number that was closed during the
+      // round (its NVAL is not the new one's).
+      const round = [...entries];
       const byFd = new Map<number, number>();
-      for (const e of entries) byFd.set(e.fd, (byFd.get(e.fd) ?? 0) | e.events);
+      for (const e of round) byFd.set(e.fd, (byFd.get(e.fd) ?? 0) | e.events);
       const n = byFd.size + 1;
       const buf = new ArrayBuffer(8 * n);
       const dv = new DataView(buf);
@@ -104,8 +108,8 @@ async function loop(): Promise<void> {
         const revents = dv.getInt16(8 * k + 6, true);
         if (revents === 0) continue;
         const fd = dv.getInt32(8 * k, true);
-        for (const e of [...entries]) {
-          if (e.fd !== fd) continue;
+        for (const e of round) {
+          if (e.fd !== fd || !entries.has(e)) continue;
           // HUP, ERR and NVAL are always reported: they wake everyone on the fd.
           if ((revents & (e.events | POLL.HUP | POLL.ERR | POLL.NVAL)) === 0) continue;
           entries.delete(e);

@@ -32,6 +32,7 @@ import { pmqPriority } from "./pmq_priority.ts";
 import { posixShmNumpy } from "./posix_shm_numpy.ts";
 import { memfdChild } from "./memfd_child.ts";
 import { posixSemCounter } from "./posix_sem_counter.ts";
+import { workerPool } from "./channel_worker.ts";
 import { MessageQueue } from "../sysv/mod.ts";
 
 const bold = (s: string) => process.stdout.isTTY ? `\x1b[1m${s}\x1b[0m` : s;
@@ -193,6 +194,19 @@ const DEMOS: Demo[] = [
     run: async () => {
       await posixSemCounter({ processes: 4, increments: 1000, lock: false, log: indent });
       await posixSemCounter({ processes: 4, increments: 1000, lock: true, log: indent });
+    },
+  },
+  {
+    name: "channel_worker",
+    title: "共享内存通道 — a pool of two worker processes answers 20,000 jobs over channels, " +
+      "then over JSON lines on pipes (what process.send does); every answer checked",
+    run: async () => {
+      const channel = await workerPool({ transport: "channel", jobs: 20_000, log: indent });
+      const pipes = await workerPool({ transport: "pipe", jobs: 20_000, log: indent });
+      indent(
+        `channels: ${(channel.jobsPerSecond / pipes.jobsPerSecond).toFixed(1)}× the jobs per ` +
+          "second of pipes (worker start-up included)",
+      );
     },
   },
 ];

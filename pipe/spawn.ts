@@ -15,6 +15,8 @@ import { POLL, waitReady } from "../_sys/waiter.ts";
 import { IpcError, ipcError } from "../errors.ts";
 import { F } from "./_sys.ts";
 import { PipeEnd } from "./pipe_end.ts";
+import type { Channel } from "../channel/channel.ts";
+import { CHANNEL_FD_ENV } from "../channel/_layout.ts";
 
 const sys = libc(
   {
@@ -107,6 +109,12 @@ export interface SpawnOptions {
    * 4: mem }`. The child gets its own copy; the parent's stays open.
    */
   fds?: Readonly<Record<number, DescriptorHandle>>;
+  /**
+   * A {@linkcode Channel} for the child, on its descriptor 3 and named in its
+   * environment (`SYSIPC_CHANNEL_FD=3`): the child takes its side with
+   * `Channel.fromParent()`.
+   */
+  channel?: Channel;
 }
 
 /** How a child ended. */
@@ -266,6 +274,7 @@ export function spawn(command: string, options?: SpawnOptions): Child {
     [1, checkStdio(o.stdout, "stdout")],
     [2, checkStdio(o.stderr, "stderr")],
   ]);
+  if (o.channel !== undefined) plan.set(3, checkHandle(o.channel, "channel"));
   if (o.fds !== undefined) {
     for (
       const [k, end] of Object.entries(
@@ -275,6 +284,9 @@ export function spawn(command: string, options?: SpawnOptions): Child {
       const target = Number(k);
       if (!Number.isInteger(target) || target < 3 || target > 1023) {
         throw v.rangeError("fds key", "an integer from 3 to 1023", JSON.stringify(k));
+      }
+      if (target === 3 && o.channel !== undefined) {
+        throw new TypeError("fds[3] and channel both want the child's descriptor 3: pass one");
       }
       plan.set(target, checkHandle(end, v.member("fds", k)));
     }
@@ -302,7 +314,8 @@ export function spawn(command: string, options?: SpawnOptions): Child {
   let envp: Pointer;
   const keep: unknown[] = [];
   const b = getBackend();
-  if (o.env === undefined && !clearEnv) {
+  if (o.channel !== undefined) envEntries.push([CHANNEL_FD_ENV, "3"]);
+  if (o.env === undefined && !clearEnv && o.channel === undefined) {
     envp = environPointer();
   } else {
     const env = new Map<string, string>();

@@ -26,7 +26,7 @@ import { tmpdir } from "node:os";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import process from "node:process";
-import { type Child, pipe, type PipeEnd, spawn } from "./lib.ts";
+import { type Child, pipe, type PipeEnd, spawn, type SpawnOptions } from "./lib.ts";
 import { childArgv, type ChildArgvOptions, scriptPath, tempDir } from "./runtime.ts";
 import { within } from "./timing.ts";
 
@@ -185,6 +185,8 @@ export interface StartOptions {
   stdin?: "pipe" | "null";
   /** `"pipe"` (default) collects it for `output()` and failure messages. */
   stderr?: "pipe" | "inherit" | "null";
+  /** A channel for the child (`spawn(cmd, { channel })`). */
+  channel?: SpawnOptions["channel"];
 }
 
 /** What a finished child said. */
@@ -218,6 +220,7 @@ export class Proc {
         stdin: inp?.readEnd ?? "null",
         stdout: out.writeEnd,
         stderr: err?.writeEnd ?? (options.stderr === "inherit" ? "inherit" : "null"),
+        channel: options.channel,
       });
     } catch (e) {
       out.close();
