@@ -1,0 +1,532 @@
+/**
+ * Faults, with real processes: what a peer or the system does to a process
+ * on its worst day. Signal storms against every kind of blocked call, SIGKILL
+ * at every step of the bounded buffer, peers killed mid-stream, and objects
+ * removed while other processes use and wait on them.
+ *
+ * Nothing here waits for a moment to pass: each step waits for a state the
+ * kernel shows (a thread blocked in a given system call, a semaphore's
+ * waiter count, a signal no longer pending) or for a line from a child, with
+ * deadlines far beyond what a loaded machine needs.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import process from "node:process";
+import { setImmediate } from "node:timers";
+import {
+  libc,
+  listDir,
+  MessageQueue,
+  mkfifo,
+  openFifo,
+  PosixMessageQueue,
+  PosixSemaphore,
+  readText,
+  SemaphoreSet,
+  SharedMemory,
+} from "./_support/lib.ts";
+import { type Proc, start, startFixture, withTempDir } from "./_support/children.ts";
+import { assertNoFdLeak, assertNoIpcLeak } from "./_support/leaks.ts";
+import { queues } from "./_support/objects.ts";
+import { isCode } from "./_support/reject.ts";
+import { test } from "./_support/runtime.ts";
+import { sleep, until, within } from "./_support/timing.ts";
+import { fillPattern } from "./fixtures/pattern.ts";
+
+const sys = libc(
+  {
+    // int kill(pid_t pid, int sig);
+    kill: { parameters: ["i32", "i32"], result: "i32" },
+    // int tgkill(pid_t tgid, pid_t tid, int sig);
+    tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  } as const,
+);
+const SIGUSR1 = 10, SIGTERM = 15, SIGKILL = 9;
+
+/** Descriptors, `ipcs`, `/dev/shm` and the POSIX queues, as they were before `fn`. */
+async function noLeaks(fn: () => Promise<void>): Promise<void> {
+  const shm = listDir("/dev/shm") ?? [];
+  const mq = queues();
+  await assertNoFdLeak(() => assertNoIpcLeak(fn));
+  assert.deepEqual(listDir("/dev/shm") ?? [], shm, "/dev/shm changed");
+  if (mq !== undefined) assert.deepEqual(queues(), mq, "the POSIX queues changed");
+}
+
+// ---------------------------------------------------------------------------
+// Seeing where a child is blocked, and signalling it
+// ---------------------------------------------------------------------------
+
+/** The blocking system calls, by what the library blocks in (x86-64, aarch64). */
+const SYSCALLS: Record<string, Record<string, number[]>> = {
+  x64: {
+    semop: [220, 65],
+    msgrcv: [70],
+    msgsnd: [69],
+    futex: [202],
+    poll: [7, 271],
+    open: [257, 2],
+  },
+  arm64: { semop: [192, 193], msgrcv: [188], msgsnd: [189], futex: [98], poll: [73], open: [56] },
+};
+type Blocker = "semop" | "msgrcv" | "msgsnd" | "futex" | "poll" | "open";
+
+/**
+ * A thread of `pid` blocked in `what` (`/proc/<pid>/task/<tid>/syscall`
+ * names the call a sleeping thread is in), or `undefined`. A futex wait
+ * counts only if shared (a process-shared semaphore): the runtimes' own
+ * futexes are private.
+ */
+function blockedThread(pid: number, what: Blocker): number | undefined {
+  return blockedThreads(pid, what)[0];
+}
+
+/** Every thread of `pid` blocked in `what` (see {@linkcode blockedThread}). */
+function blockedThreads(pid: number, what: Blocker): number[] {
+  const numbers = SYSCALLS[process.arch]?.[what];
+  if (numbers === undefined) throw new Error(`no system call table for ${process.arch}`);
+  const tids: number[] = [];
+  for (const tid of listDir(`/proc/${pid}/task`) ?? []) {
+    const f = (readText(`/proc/${pid}/task/${tid}/syscall`) ?? "").split(" ");
+    if (!numbers.includes(Number(f[0]))) continue;
+    if (what === "futex" && (Number(f[2]) & 0x80) !== 0) continue; // FUTEX_PRIVATE_FLAG
+    tids.push(Number(tid));
+  }
+  return tids;
+}
+
+/** Whether SIGUSR1 is pending for thread `tid` or for the whole process. */
+function usr1Pending(pid: number, tid: number): boolean {
+  const bit = 1n << BigInt(SIGUSR1 - 1);
+  const mask = (path: string, field: string) => {
+    const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, "m").exec(readText(path) ?? "")?.[1];
+    return hex === undefined ? 0n : BigInt(`0x${hex}`);
+  };
+  return ((mask(`/proc/${pid}/task/${tid}/status`, "SigPnd") |
+    mask(`/proc/${pid}/status`, "ShdPnd")) & bit) !== 0n;
+}
+
+/**
+ * Polls `f` until it returns a value: a few quick turns first (a signal is
+ * delivered within microseconds), then every millisecond, up to `ms`.
+ */
+async function poll<T>(what: () => string, f: () => T | undefined, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (let i = 0;; i++) {
+    const r = f();
+    if (r !== undefined) return r;
+    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what()}`);
+    if (i < 20) await new Promise((r) => setImmediate(r));
+    else await sleep(1);
+  }
+}
+
+/**
+ * Sends `count` SIGUSR1s to `pid` while it is blocked in `what`: each one
+ * waits until a thread is blocked in that call again, then goes to that
+ * thread (`tgkill`: the call is interrupted, EINTR) or, every other time, to
+ * the process (`kill`: whichever thread the kernel picks), and waits until it
+ * has been delivered, so none merges with the next.
+ */
+async function signalStorm(pid: number, what: Blocker, count = 1000): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    const tid = await poll(
+      () => `pid ${pid} is blocked in ${what} again (after ${i} signals)`,
+      () => blockedThread(pid, what),
+    );
+    const r = i % 2 === 0 ? sys().tgkill(pid, tid, SIGUSR1) : sys().kill(pid, SIGUSR1);
+    assert.equal(r, 0, `signal ${i} could not be sent`);
+    await poll(
+      () => `signal ${i} to pid ${pid} is delivered`,
+      () => usr1Pending(pid, tid) ? undefined : true,
+    );
+  }
+}
+
+interface StormReport<T> {
+  result: T;
+  signals: number;
+}
+
+/**
+ * Starts `storm <args>` in a child, waits for its "ready", storms it while it
+ * is blocked in `what`, lets `finish` give it what it waits for, and returns
+ * its report.
+ */
+async function stormChild<T>(
+  args: (string | number)[],
+  what: Blocker,
+  finish: (p: Proc) => Promise<void> | void,
+): Promise<StormReport<T>> {
+  await using p = startFixture("fault_child.ts", ["storm", ...args], { stdin: "pipe" });
+  assert.equal(await p.stdout.next(), "ready");
+  await signalStorm(p.pid, what);
+  await finish(p);
+  const report = await p.stdout.json<StormReport<T>>(30_000);
+  const st = await p.status;
+  assert.deepEqual(st, { success: true, code: 0, signal: null }, await p.stderrText());
+  assert.ok(report.signals >= 1, `the child's listener saw ${report.signals} signals`);
+  assert.ok(report.signals <= 1000, `the child's listener saw ${report.signals} signals`);
+  return report;
+}
+
+/** `n` bytes of the test pattern and their sha-256. */
+function patternBytes(n: number): { bytes: Uint8Array; sha256: string } {
+  const bytes = new Uint8Array(n);
+  fillPattern(bytes, 0);
+  return { bytes, sha256: createHash("sha256").update(bytes).digest("hex") };
+}
+
+const DATA = patternBytes(200_000); // three pipes' worth: the reader must keep reading
+
+// ---------------------------------------------------------------------------
+// EINTR storms
+// ---------------------------------------------------------------------------
+
+test("EINTR storm: 1,000 signals at a System V acquire() take exactly the one unit released", async () => {
+  await noLeaks(async () => {
+    const set = SemaphoreSet.create();
+    try {
+      const r = await stormChild<string>(["sysv-sem", set.id], "semop", async () => {
+        await until("the child waits again", () => set.at(0).waitingForIncrease === 1);
+        set.at(0).release(2);
+      });
+      assert.equal(r.result, "acquired");
+      assert.equal(set.at(0).value, 1, "one of the two units is left: taken once");
+      assert.equal(set.at(0).waitingForIncrease, 0);
+    } finally {
+      set.remove();
+    }
+  });
+});
+
+test("EINTR storm: 1,000 signals at a PosixSemaphore acquire() take exactly one unit", async () => {
+  await noLeaks(async () => {
+    using sem = PosixSemaphore.create(undefined, { initial: 0 });
+    try {
+      const r = await stormChild<string>(["posix-sem", sem.name!], "futex", () => {
+        sem.release();
+        sem.release();
+      });
+      assert.equal(r.result, "acquired");
+      assert.equal(sem.value, 1, "one of the two units is left: taken once");
+    } finally {
+      sem.unlink();
+    }
+  });
+});
+
+test("EINTR storm: 1,000 signals at a pipe read(); then every byte arrives once, in order", async () => {
+  await noLeaks(async () => {
+    const r = await stormChild<{ bytes: number; sha256: string }>(["pipe"], "poll", async (p) => {
+      for (let at = 0; at < DATA.bytes.length; at += 50_000) {
+        await p.stdin!.write(DATA.bytes.subarray(at, at + 50_000));
+      }
+      p.stdin!.close();
+    });
+    assert.deepEqual(r.result, { bytes: DATA.bytes.length, sha256: DATA.sha256 });
+  });
+});
+
+test("EINTR storm: 1,000 signals at openFifo(); it opens only when a writer comes, and reads it all", async () => {
+  await noLeaks(() =>
+    withTempDir("sysipc_faults_", async (dir) => {
+      const path = join(dir, "fifo");
+      mkfifo(path);
+      const r = await stormChild<{ bytes: number; sha256: string }>(
+        ["fifo", path],
+        "open",
+        async () => {
+          using w = await openFifo(path, "write");
+          for (let at = 0; at < DATA.bytes.length; at += 50_000) {
+            await w.write(DATA.bytes.subarray(at, at + 50_000));
+          }
+        },
+      );
+      assert.deepEqual(r.result, { bytes: DATA.bytes.length, sha256: DATA.sha256 });
+    })
+  );
+});
+
+test("EINTR storm: 1,000 signals at a MessageQueue receive(); then 20 messages arrive once each, in order", async () => {
+  await noLeaks(async () => {
+    using q = MessageQueue.create();
+    try {
+      const sent = Array.from({ length: 20 }, (_, i) => ({ type: 1 + (i % 3), text: `m${i}` }));
+      const r = await stormChild<{ got: string[]; extra: unknown }>(
+        ["sysv-mq", q.id, sent.length],
+        "msgrcv",
+        async () => {
+          for (const m of sent) await q.send(m.text, { type: m.type, timeout: 10_000 });
+        },
+      );
+      assert.deepEqual(r.result, { got: sent.map((m) => `${m.type}:${m.text}`), extra: null });
+      assert.equal(q.stat().messageCount, 0);
+    } finally {
+      q.remove();
+    }
+  });
+});
+
+test("EINTR storm: 1,000 signals at a PosixMessageQueue receive(); then 20 messages arrive once each, in order", async () => {
+  await noLeaks(async () => {
+    using q = PosixMessageQueue.create(undefined, { maxMessages: 4, messageSize: 64 });
+    try {
+      const sent = Array.from({ length: 20 }, (_, i) => `m${i}`);
+      const r = await stormChild<{ got: string[]; extra: unknown }>(
+        ["posix-mq", q.name!, sent.length],
+        "poll",
+        async () => {
+          for (const m of sent) await q.send(m, { timeout: 10_000 });
+        },
+      );
+      assert.deepEqual(r.result, { got: sent.map((m) => `0:${m}`), extra: null });
+      assert.equal(q.attributes().currentMessages, 0);
+    } finally {
+      q.unlink();
+    }
+  });
+});
+
+test("EINTR storm: 1,000 signals while awaiting Child.status; it resolves once, with the exit code", async () => {
+  await noLeaks(() =>
+    withTempDir("sysipc_faults_", async (dir) => {
+      const path = join(dir, "fifo");
+      mkfifo(path);
+      const r = await stormChild<unknown>(["child", path], "poll", async () => {
+        using w = await openFifo(path, "write");
+        await w.write(new TextEncoder().encode("go\n"));
+      });
+      assert.deepEqual(r.result, { success: false, code: 7, signal: null });
+    })
+  );
+});
+
+// ---------------------------------------------------------------------------
+// Peers killed mid-stream
+// ---------------------------------------------------------------------------
+
+test("a reader killed mid-stream: our pending write() rejects with IpcError EPIPE, and we live", async () => {
+  await noLeaks(async () => {
+    await using reader = startFixture("fault_child.ts", ["read-some"], { stdin: "pipe" });
+    const chunk = new Uint8Array(1 << 20);
+    let killed = false;
+    let error: unknown;
+    const writing = (async () => {
+      try {
+        for (;;) await reader.stdin!.write(chunk); // blocks whenever the pipe is full
+      } catch (e) {
+        error = e;
+      }
+    })();
+    assert.equal(await reader.stdout.next(), "reading");
+    reader.kill("SIGKILL");
+    killed = true;
+    assert.deepEqual(await reader.status, { success: false, code: 137, signal: "SIGKILL" });
+    await within(writing, 10_000, () => "the write never failed");
+    assert.ok(killed);
+    assert.ok(isCode("EPIPE")(error), `the write failed with ${error}`);
+    assert.equal((error as { errno: number }).errno, 32);
+  });
+});
+
+test("a reader killed mid-stream: a writer process gets EPIPE from write() and exits normally", async () => {
+  await noLeaks(() =>
+    withTempDir("sysipc_faults_", async (dir) => {
+      const path = join(dir, "fifo");
+      mkfifo(path);
+      await using writer = startFixture("fault_child.ts", ["write-fifo", path]);
+      await using reader = start("sh", ["-c", 'exec cat "$1" > /dev/null', "sh", path]);
+      // 256 KiB written: the reader has read at least 192 KiB (a pipe holds 64).
+      let line;
+      while ((line = await writer.stdout.next()).startsWith("wrote ")) {
+        if (Number(line.slice(6)) >= 256 * 1024) break;
+      }
+      reader.kill("SIGKILL");
+      assert.equal((await reader.status).signal, "SIGKILL");
+      const last = await writer.stdout.readUntil((t) => /^EPIPE \d+$/m.test(t), 15_000);
+      assert.match(last, /^EPIPE \d+$/m, `the writer said: ${last.slice(-200)}`);
+      assert.deepEqual(await writer.status, { success: true, code: 0, signal: null });
+    })
+  );
+});
+
+test("a writer killed mid-stream: the reader gets every byte written, then end of file (null)", async () => {
+  await noLeaks(() =>
+    withTempDir("sysipc_faults_", async (dir) => {
+      const path = join(dir, "fifo");
+      mkfifo(path);
+      await using writer = startFixture("fault_child.ts", ["write-fifo", path]);
+      using input = await openFifo(path, "read");
+      const buf = new Uint8Array(1 << 20);
+      const got: Uint8Array[] = [];
+      let total = 0;
+      // Read 512 KiB, then stop reading: the writer fills the pipe and blocks in write().
+      while (total < 512 * 1024) {
+        const n = await input.read(buf);
+        assert.notEqual(n, null, "end of file while the writer lives");
+        got.push(buf.slice(0, n!));
+        total += n!;
+      }
+      await until(
+        "the writer is blocked on the full pipe",
+        () => blockedThread(writer.pid, "poll") !== undefined,
+        15_000,
+      );
+      writer.kill("SIGKILL");
+      assert.equal((await writer.status).signal, "SIGKILL");
+      const said = (await writer.stdout.rest()).trim().split("\n");
+      const reported = Number(said.at(-1)!.replace(/^wrote /, ""));
+      assert.ok(reported >= total, `the writer reported ${said.at(-1)}, we read ${total}`);
+      for (let n; (n = await within(input.read(buf), 10_000, () => "no end of file")) !== null;) {
+        got.push(buf.slice(0, n));
+        total += n;
+      }
+      assert.equal(await input.read(buf), null, "end of file stays end of file");
+      // Every completed write arrived, and at most the blocked one's first part besides.
+      assert.ok(total >= reported, `read ${total} bytes, the writer had written ${reported}`);
+      assert.ok(total - reported < 65536, `read ${total}, the writer had written ${reported}`);
+      const h = createHash("sha256");
+      for (const g of got) h.update(g);
+      assert.equal(
+        h.digest("hex"),
+        patternBytes(total).sha256,
+        "the bytes are the pattern, in order",
+      );
+    })
+  );
+});
+
+test("a child killed while we wait on status: it resolves with the signal", async () => {
+  await noLeaks(async () => {
+    for (const [signo, name] of [[SIGKILL, "SIGKILL"], [SIGTERM, "SIGTERM"]] as const) {
+      await using p = start("sh", ["-c", "echo up; exec sleep 60"]);
+      assert.equal(await p.stdout.next(), "up");
+      const status = p.status;
+      await until("the wait is parked", () => blockedThread(process.pid, "poll") !== undefined);
+      assert.equal(sys().kill(p.pid, signo), 0);
+      assert.deepEqual(await within(status, 10_000, () => "status never resolved"), {
+        success: false,
+        code: 128 + signo,
+        signal: name,
+      });
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Removal under load
+// ---------------------------------------------------------------------------
+
+/** Starts fixtures; `using` kills and reaps whatever still runs. */
+function children(): Proc[] & AsyncDisposable {
+  const list: Proc[] = [];
+  return Object.assign(list, {
+    async [Symbol.asyncDispose]() {
+      for (const p of list) await p[Symbol.asyncDispose]();
+    },
+  });
+}
+
+const OK = { success: true, code: 0, signal: null };
+
+test("removal under load: a semaphore set removed under 9 waits in 3 processes and 2 busy ones — every one gets EIDRM", async () => {
+  await noLeaks(async () => {
+    using set = SemaphoreSet.create({ count: 4, initial: [0, 1, 0, 1] });
+    await using procs = children();
+    try {
+      for (let i = 0; i < 3; i++) procs.push(startFixture("fault_child.ts", ["sem-waits", set.id]));
+      for (let i = 0; i < 2; i++) procs.push(startFixture("fault_child.ts", ["sem-churn", set.id]));
+      const [waiters, busy] = [procs.slice(0, 3), procs.slice(3)];
+      for (const p of waiters) assert.equal(await p.stdout.next(), "parked");
+      for (const p of busy) assert.equal(await p.stdout.next(), "churning");
+      await until(
+        "all 9 waits are in the kernel's queues",
+        () => set.at(0).waitingForIncrease === 6 && set.at(1).waitingForZero === 3,
+      );
+      const t0 = Date.now();
+      set.remove();
+      for (const p of waiters) {
+        assert.deepEqual(await p.stdout.json(10_000), ["EIDRM", "EIDRM", "EIDRM"]);
+      }
+      for (const p of busy) assert.equal(await p.stdout.next(10_000), "EIDRM");
+      for (const p of procs) assert.deepEqual(await p.status, OK, await p.stderrText());
+      assert.ok(Date.now() - t0 < 10_000, `the last one took ${Date.now() - t0} ms`);
+    } finally {
+      set.remove();
+    }
+  });
+});
+
+test("removal under load: a message queue removed under blocked receivers and senders in 2 processes and a busy one — every one gets EIDRM", async () => {
+  await noLeaks(async () => {
+    using q = MessageQueue.create({ maxBytes: 1024 });
+    await using procs = children();
+    try {
+      for (let i = 0; i < 10; i++) assert.ok(q.trySend(new Uint8Array(100), { type: 5 }));
+      for (let i = 0; i < 2; i++) procs.push(startFixture("fault_child.ts", ["msg-waits", q.id]));
+      procs.push(startFixture("fault_child.ts", ["msg-churn", q.id]));
+      const [waiters, busy] = [procs.slice(0, 2), procs[2]];
+      for (const p of waiters) assert.equal(await p.stdout.next(), "parked");
+      assert.equal(await busy.stdout.next(), "churning");
+      await until(
+        "each waiter has two receives and a send blocked in the kernel",
+        () =>
+          waiters.every((p) =>
+            blockedThreads(p.pid, "msgrcv").length === 2 &&
+            blockedThreads(p.pid, "msgsnd").length === 1
+          ),
+      );
+      const t0 = Date.now();
+      q.remove();
+      for (const p of waiters) {
+        assert.deepEqual(await p.stdout.json(10_000), ["EIDRM", "EIDRM", "EIDRM"]);
+      }
+      assert.equal(await busy.stdout.next(10_000), "EIDRM");
+      for (const p of procs) assert.deepEqual(await p.status, OK, await p.stderrText());
+      assert.ok(Date.now() - t0 < 10_000, `the last one took ${Date.now() - t0} ms`);
+    } finally {
+      q.remove();
+    }
+  });
+});
+
+test("removal under load: a segment removed while 3 processes write it goes on working for them and goes away after the last detach", async () => {
+  await noLeaks(async () => {
+    const key = 0x5fa0_0000 + (process.pid & 0xffff);
+    const shm = SharedMemory.create({ key, size: 4096 });
+    await using procs = children();
+    try {
+      const words = shm.view(Int32Array);
+      for (let i = 0; i < 3; i++) {
+        procs.push(startFixture("fault_child.ts", ["shm-use", shm.id, i], { stdin: "pipe" }));
+      }
+      for (const p of procs) assert.equal(await p.stdout.next(), "using");
+      shm.remove();
+      assert.throws(() => SharedMemory.open(key), isCode("ENOENT"), "the key is free at once");
+      // They still share the memory with us: every counter keeps moving.
+      const atRemoval = [0, 1, 2].map((i) => Atomics.load(words, i));
+      await until(
+        "every writer has counted 1,000 more since the removal",
+        () => atRemoval.every((n, i) => Atomics.load(words, i) >= n + 1000),
+        20_000,
+      );
+      for (const p of procs) await p.send("stop");
+      for (const [i, p] of procs.entries()) {
+        const r = await p.stdout.json<{ n: number; removed: boolean; attachCount: number }>();
+        assert.equal(r.removed, true);
+        assert.equal(Atomics.load(words, i), r.n, "no increment was lost");
+        assert.ok(r.attachCount >= 2, `attached: ${r.attachCount}`);
+        assert.deepEqual(await p.status, OK, await p.stderrText());
+      }
+      assert.equal(shm.stat().attachCount, 1, "only we are left");
+    } finally {
+      try {
+        shm.remove(); // done above unless a step failed first
+      } catch { /* already gone */ }
+      shm[Symbol.dispose](); // the last detach destroys it (noLeaks checks ipcs)
+    }
+  });
+});
