@@ -31,6 +31,7 @@ import {
 import { type Proc, start, startFixture, withTempDir } from "./_support/children.ts";
 import { assertNoFdLeak, assertNoIpcLeak } from "./_support/leaks.ts";
 import { queues } from "./_support/objects.ts";
+import { isZombie } from "./_support/procfs.ts";
 import { isCode } from "./_support/reject.ts";
 import { test } from "./_support/runtime.ts";
 import { sleep, until, within } from "./_support/timing.ts";
@@ -44,7 +45,7 @@ const sys = libc(
     tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   } as const,
 );
-const SIGUSR1 = 10, SIGTERM = 15, SIGKILL = 9;
+const SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGKILL = 9;
 
 /** Descriptors, `ipcs`, `/dev/shm` and the POSIX queues, as they were before `fn`. */
 async function noLeaks(fn: () => Promise<void>): Promise<void> {
@@ -97,9 +98,9 @@ function blockedThreads(pid: number, what: Blocker): number[] {
   return tids;
 }
 
-/** Whether SIGUSR1 is pending for thread `tid` or for the whole process. */
-function usr1Pending(pid: number, tid: number): boolean {
-  const bit = 1n << BigInt(SIGUSR1 - 1);
+/** Whether `signo` is pending for thread `tid` or for the whole process. */
+function pending(pid: number, tid: number, signo: number): boolean {
+  const bit = 1n << BigInt(signo - 1);
   const mask = (path: string, field: string) => {
     const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, "m").exec(readText(path) ?? "")?.[1];
     return hex === undefined ? 0n : BigInt(`0x${hex}`);
@@ -124,23 +125,31 @@ async function poll<T>(what: () => string, f: () => T | undefined, ms = 20_000):
 }
 
 /**
- * Sends `count` SIGUSR1s to `pid` while it is blocked in `what`: each one
- * waits until a thread is blocked in that call again, then goes to that
- * thread (`tgkill`: the call is interrupted, EINTR) or, every other time, to
- * the process (`kill`: whichever thread the kernel picks), and waits until it
- * has been delivered, so none merges with the next.
+ * Sends `count` signals to `pid` while it is blocked in `what`: each one
+ * waits until a thread is blocked in that call again, then goes, in turn, as
+ * SIGUSR1 to that thread (`tgkill`: the call is interrupted), as SIGUSR1 to
+ * the process (`kill`: whichever thread the kernel picks), and as SIGUSR2
+ * (a handler without SA_RESTART: EINTR even where SIGUSR1's is restarted) to
+ * that thread, and waits until it has been delivered, so none merges with
+ * the next.
  */
 async function signalStorm(pid: number, what: Blocker, count = 1000): Promise<void> {
   for (let i = 0; i < count; i++) {
     const tid = await poll(
       () => `pid ${pid} is blocked in ${what} again (after ${i} signals)`,
-      () => blockedThread(pid, what),
+      () => {
+        if (isZombie(pid) || readText(`/proc/${pid}/stat`) === undefined) {
+          throw new Error(`pid ${pid} exited after ${i} signals`);
+        }
+        return blockedThread(pid, what);
+      },
     );
-    const r = i % 2 === 0 ? sys().tgkill(pid, tid, SIGUSR1) : sys().kill(pid, SIGUSR1);
+    const signo = i % 3 === 2 ? SIGUSR2 : SIGUSR1;
+    const r = i % 3 === 1 ? sys().kill(pid, signo) : sys().tgkill(pid, tid, signo);
     assert.equal(r, 0, `signal ${i} could not be sent`);
     await poll(
       () => `signal ${i} to pid ${pid} is delivered`,
-      () => usr1Pending(pid, tid) ? undefined : true,
+      () => pending(pid, tid, signo) ? undefined : true,
     );
   }
 }
@@ -162,13 +171,20 @@ async function stormChild<T>(
 ): Promise<StormReport<T>> {
   await using p = startFixture("fault_child.ts", ["storm", ...args], { stdin: "pipe" });
   assert.equal(await p.stdout.next(), "ready");
-  await signalStorm(p.pid, what);
+  try {
+    await signalStorm(p.pid, what);
+  } catch (e) {
+    p.kill("SIGKILL");
+    const said = await p.output();
+    throw new Error(`${(e as Error).message}; the child said: ${said.stdout}${said.stderr}`);
+  }
   await finish(p);
   const report = await p.stdout.json<StormReport<T>>(30_000);
   const st = await p.status;
   assert.deepEqual(st, { success: true, code: 0, signal: null }, await p.stderrText());
+  // 667 SIGUSR1s were sent; a runtime may merge some before its listener runs.
   assert.ok(report.signals >= 1, `the child's listener saw ${report.signals} signals`);
-  assert.ok(report.signals <= 1000, `the child's listener saw ${report.signals} signals`);
+  assert.ok(report.signals <= 667, `the child's listener saw ${report.signals} signals`);
   return report;
 }
 
@@ -557,7 +573,7 @@ interface RingProc {
   reading: Promise<void>;
 }
 
-const RECORDS = 1000;
+const RECORDS = 400;
 const SLOTS = 16;
 
 /**
