@@ -45,6 +45,7 @@ const sys = libc(
     tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   } as const,
 );
+const OK = { success: true, code: 0, signal: null };
 const SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGKILL = 9;
 
 /** Descriptors, `ipcs`, `/dev/shm` and the POSIX queues, as they were before `fn`. */
@@ -69,10 +70,19 @@ const SYSCALLS: Record<string, Record<string, number[]>> = {
     futex: [202],
     poll: [7, 271],
     open: [257, 2],
+    read: [0],
   },
-  arm64: { semop: [192, 193], msgrcv: [188], msgsnd: [189], futex: [98], poll: [73], open: [56] },
+  arm64: {
+    semop: [192, 193],
+    msgrcv: [188],
+    msgsnd: [189],
+    futex: [98],
+    poll: [73],
+    open: [56],
+    read: [63],
+  },
 };
-type Blocker = "semop" | "msgrcv" | "msgsnd" | "futex" | "poll" | "open";
+type Blocker = "semop" | "msgrcv" | "msgsnd" | "futex" | "poll" | "open" | "read";
 
 /**
  * A thread of `pid` blocked in `what` (`/proc/<pid>/task/<tid>/syscall`
@@ -432,6 +442,27 @@ test("a child killed while we wait on status: it resolves with the signal", asyn
   });
 });
 
+test("a child given our stdin ('inherit') blocks reading it even where the runtime made ours non-blocking", async () => {
+  // Found by the Child.status storm on Node.js, whose ES modules' `import
+  // process from "node:process"` makes stdin non-blocking: the grandchild's
+  // `read` failed at once with EAGAIN instead of waiting for the line.
+  await noLeaks(async () => {
+    await using p = startFixture("fault_child.ts", ["inherit-stdin"], { stdin: "pipe" });
+    const sh = Number((await p.stdout.next()).replace(/^sh /, ""));
+    await until(
+      "sh waits in read(2) (or has given up)",
+      () =>
+        blockedThread(sh, "read") !== undefined || readText(`/proc/${sh}/stat`) === undefined ||
+        isZombie(sh),
+      15_000,
+    );
+    await p.send("hello");
+    assert.equal(await p.stdout.next(), "read: hello");
+    assert.deepEqual(await p.stdout.json(), OK);
+    assert.deepEqual(await p.status, OK, await p.stderrText());
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Removal under load
 // ---------------------------------------------------------------------------
@@ -445,8 +476,6 @@ function children(): Proc[] & AsyncDisposable {
     },
   });
 }
-
-const OK = { success: true, code: 0, signal: null };
 
 test("removal under load: a semaphore set removed under 9 waits in 3 processes and 2 busy ones — every one gets EIDRM", async () => {
   await noLeaks(async () => {
@@ -585,7 +614,7 @@ function startRing(
   set: SemaphoreSet,
   victims: Victim[],
   procs: Proc[],
-  undo = true,
+  { undo = true, records = RECORDS } = {},
 ): RingProc[] {
   const roles: [RingProc["role"], Victim | undefined][] = [
     ["produce", undefined],
@@ -596,9 +625,9 @@ function startRing(
   ];
   let producers = 0;
   return roles.map(([role, victim]) => {
-    const first = role === "produce" ? RECORDS * producers++ : -1;
+    const first = role === "produce" ? records * producers++ : -1;
     const args: (string | number)[] = [role, shm.id, set.id];
-    if (role === "produce") args.push(first, RECORDS);
+    if (role === "produce") args.push(first, records);
     if (victim?.step) args.push(victim.step, 3);
     if (!undo) args.push("--no-undo");
     const proc = startFixture("ring_child.ts", args);
@@ -751,7 +780,9 @@ test("bounded buffer control: a mutex taken without SEM_UNDO stays taken when it
     await using procs = children();
     try {
       shm.view(Uint32Array)[2] = SLOTS;
-      const all = startRing(shm, set, [{ role: "produce", step: "locked" }], procs, false);
+      const all = startRing(shm, set, [{ role: "produce", step: "locked" }], procs, {
+        undo: false,
+      });
       await until(
         "every process waits at the gate",
         () => set.at(GATE).waitingForIncrease === all.length,
@@ -781,7 +812,7 @@ test("removal under load: the bounded buffer's segment and semaphores removed mi
     await using procs = children();
     try {
       shm.view(Uint32Array)[2] = SLOTS;
-      const all = startRing(shm, set, [], procs);
+      const all = startRing(shm, set, [], procs, { records: 1_000_000 }); // more than can finish
       await until(
         "every process waits at the gate",
         () => set.at(GATE).waitingForIncrease === all.length,
