@@ -600,6 +600,8 @@ interface RingProc {
 }
 
 const RECORDS = 400;
+/** Producer i puts records from i × STRIDE on. */
+const STRIDE = 1_000_000;
 const SLOTS = 16;
 
 /**
@@ -622,9 +624,10 @@ function startRing(
   ];
   let producers = 0;
   return roles.map(([role, victim]) => {
-    const first = role === "produce" ? records * producers++ : -1;
+    const first = role === "produce" ? STRIDE * producers++ : -1;
     const args: (string | number)[] = [role, shm.id, set.id];
-    if (role === "produce") args.push(first, records);
+    // One killed after some records must not finish first, however slowly we read.
+    if (role === "produce") args.push(first, victim?.afterLines ? STRIDE : records);
     if (victim?.step) args.push(victim.step, 3);
     if (!undo) args.push("--no-undo");
     const proc = startFixture("ring_child.ts", args);
@@ -809,7 +812,7 @@ test("removal under load: the bounded buffer's segment and semaphores removed mi
     await using procs = children();
     try {
       shm.view(Uint32Array)[2] = SLOTS;
-      const all = startRing(shm, set, [], procs, { records: 1_000_000 }); // more than can finish
+      const all = startRing(shm, set, [], procs, { records: STRIDE }); // more than can finish
       await until(
         "every process waits at the gate",
         () => set.at(GATE).waitingForIncrease === all.length,
