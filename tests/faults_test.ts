@@ -46,6 +46,15 @@ const sys = libc(
   } as const,
 );
 const OK = { success: true, code: 0, signal: null };
+/**
+ * How long a child may take to say its first line (or one that needs no
+ * wait): starting several runtimes at once on a busy 2-CPU machine has
+ * taken over 15 s.
+ */
+const STARTUP = 60_000;
+
+/** `until()` with a deadline for a busy machine: 30 s unless given. */
+const waitFor = (what: string, f: () => boolean, ms = 30_000) => until(what, f, ms);
 const SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGKILL = 9;
 
 /** Descriptors, `ipcs`, `/dev/shm` and the POSIX queues, as they were before `fn`. */
@@ -180,7 +189,7 @@ async function stormChild<T>(
   finish: (p: Proc) => Promise<void> | void,
 ): Promise<StormReport<T>> {
   await using p = startFixture("fault_child.ts", ["storm", ...args], { stdin: "pipe" });
-  assert.equal(await p.stdout.next(), "ready");
+  assert.equal(await p.stdout.next(STARTUP), "ready");
   try {
     await signalStorm(p.pid, what);
   } catch (e) {
@@ -216,7 +225,7 @@ test("EINTR storm: 1,000 signals at a System V acquire() take exactly the one un
     const set = SemaphoreSet.create();
     try {
       const r = await stormChild<string>(["sysv-sem", set.id], "semop", async () => {
-        await until("the child waits again", () => set.at(0).waitingForIncrease === 1);
+        await waitFor("the child waits again", () => set.at(0).waitingForIncrease === 1);
         set.at(0).release(2);
       });
       assert.equal(r.result, "acquired");
@@ -346,7 +355,7 @@ test("a reader killed mid-stream: our pending write() rejects with IpcError EPIP
         error = e;
       }
     })();
-    assert.equal(await reader.stdout.next(), "reading");
+    assert.equal(await reader.stdout.next(STARTUP), "reading");
     reader.kill("SIGKILL");
     assert.deepEqual(await reader.status, { success: false, code: 137, signal: "SIGKILL" });
     await within(writing, 10_000, () => "the write never failed");
@@ -364,7 +373,7 @@ test("a reader killed mid-stream: a writer process gets EPIPE from write() and e
       await using reader = start("sh", ["-c", 'exec cat "$1" > /dev/null', "sh", path]);
       // 256 KiB written: the reader has read at least 192 KiB (a pipe holds 64).
       let line;
-      while ((line = await writer.stdout.next()).startsWith("wrote ")) {
+      while ((line = await writer.stdout.next(STARTUP)).startsWith("wrote ")) {
         if (Number(line.slice(6)) >= 256 * 1024) break;
       }
       reader.kill("SIGKILL");
@@ -393,7 +402,7 @@ test("a writer killed mid-stream: the reader gets every byte written, then end o
         got.push(buf.slice(0, n!));
         total += n!;
       }
-      await until(
+      await waitFor(
         "the writer is blocked on the full pipe",
         () => blockedThread(writer.pid, "poll") !== undefined,
         15_000,
@@ -426,9 +435,9 @@ test("a child killed while we wait on status: it resolves with the signal", asyn
   await noLeaks(async () => {
     for (const [signo, name] of [[SIGKILL, "SIGKILL"], [SIGTERM, "SIGTERM"]] as const) {
       await using p = start("sh", ["-c", "echo up; exec sleep 60"]);
-      assert.equal(await p.stdout.next(), "up");
+      assert.equal(await p.stdout.next(STARTUP), "up");
       const status = p.status;
-      await until("the wait is parked", () => blockedThread(process.pid, "poll") !== undefined);
+      await waitFor("the wait is parked", () => blockedThread(process.pid, "poll") !== undefined);
       assert.equal(sys().kill(p.pid, signo), 0);
       assert.deepEqual(await within(status, 10_000, () => "status never resolved"), {
         success: false,
@@ -445,8 +454,8 @@ test("a child given our stdin ('inherit') blocks reading it even where the runti
   // `read` failed at once with EAGAIN instead of waiting for the line.
   await noLeaks(async () => {
     await using p = startFixture("fault_child.ts", ["inherit-stdin"], { stdin: "pipe" });
-    const sh = Number((await p.stdout.next()).replace(/^sh /, ""));
-    await until(
+    const sh = Number((await p.stdout.next(STARTUP)).replace(/^sh /, ""));
+    await waitFor(
       "sh waits in read(2) (or has given up)",
       () =>
         blockedThread(sh, "read") !== undefined || readText(`/proc/${sh}/stat`) === undefined ||
@@ -454,8 +463,8 @@ test("a child given our stdin ('inherit') blocks reading it even where the runti
       15_000,
     );
     await p.send("hello");
-    assert.equal(await p.stdout.next(), "read: hello");
-    assert.deepEqual(await p.stdout.json(), OK);
+    assert.equal(await p.stdout.next(STARTUP), "read: hello");
+    assert.deepEqual(await p.stdout.json(STARTUP), OK);
     assert.deepEqual(await p.status, OK, await p.stderrText());
   });
 });
@@ -482,9 +491,9 @@ test("removal under load: a semaphore set removed under 9 waits in 3 processes a
       for (let i = 0; i < 3; i++) procs.push(startFixture("fault_child.ts", ["sem-waits", set.id]));
       for (let i = 0; i < 2; i++) procs.push(startFixture("fault_child.ts", ["sem-churn", set.id]));
       const [waiters, busy] = [procs.slice(0, 3), procs.slice(3)];
-      for (const p of waiters) assert.equal(await p.stdout.next(), "parked");
-      for (const p of busy) assert.equal(await p.stdout.next(), "churning");
-      await until(
+      for (const p of waiters) assert.equal(await p.stdout.next(STARTUP), "parked");
+      for (const p of busy) assert.equal(await p.stdout.next(STARTUP), "churning");
+      await waitFor(
         "all 9 waits are in the kernel's queues",
         () => set.at(0).waitingForIncrease === 6 && set.at(1).waitingForZero === 3,
       );
@@ -511,9 +520,9 @@ test("removal under load: a message queue removed under blocked receivers and se
       for (let i = 0; i < 2; i++) procs.push(startFixture("fault_child.ts", ["msg-waits", q.id]));
       procs.push(startFixture("fault_child.ts", ["msg-churn", q.id]));
       const [waiters, busy] = [procs.slice(0, 2), procs[2]];
-      for (const p of waiters) assert.equal(await p.stdout.next(), "parked");
-      assert.equal(await busy.stdout.next(), "churning");
-      await until(
+      for (const p of waiters) assert.equal(await p.stdout.next(STARTUP), "parked");
+      assert.equal(await busy.stdout.next(STARTUP), "churning");
+      await waitFor(
         "each waiter has two receives and a send blocked in the kernel",
         () =>
           waiters.every((p) =>
@@ -545,19 +554,21 @@ test("removal under load: a segment removed while 3 processes write it goes on w
       for (let i = 0; i < 3; i++) {
         procs.push(startFixture("fault_child.ts", ["shm-use", shm.id, i], { stdin: "pipe" }));
       }
-      for (const p of procs) assert.equal(await p.stdout.next(), "using");
+      for (const p of procs) assert.equal(await p.stdout.next(STARTUP), "using");
       shm.remove();
       assert.throws(() => SharedMemory.open(key), isCode("ENOENT"), "the key is free at once");
       // They still share the memory with us: every counter keeps moving.
       const atRemoval = [0, 1, 2].map((i) => Atomics.load(words, i));
-      await until(
+      await waitFor(
         "every writer has counted 1,000 more since the removal",
         () => atRemoval.every((n, i) => Atomics.load(words, i) >= n + 1000),
         20_000,
       );
       for (const p of procs) await p.send("stop");
       for (const [i, p] of procs.entries()) {
-        const r = await p.stdout.json<{ n: number; removed: boolean; attachCount: number }>();
+        const r = await p.stdout.json<{ n: number; removed: boolean; attachCount: number }>(
+          STARTUP,
+        );
         assert.equal(r.removed, true);
         assert.equal(Atomics.load(words, i), r.n, "no increment was lost");
         assert.ok(r.attachCount >= 2, `attached: ${r.attachCount}`);
@@ -569,6 +580,55 @@ test("removal under load: a segment removed while 3 processes write it goes on w
         shm.remove(); // done above unless a step failed first
       } catch { /* already gone */ }
       shm[Symbol.dispose](); // the last detach destroys it (noLeaks checks ipcs)
+    }
+  });
+});
+
+test("removal under load: a POSIX semaphore and queue unlinked under waiters in 2 processes — the names go at once, the waits go on and get what is sent", async () => {
+  // POSIX names are not objects: unlinking frees the name, and everyone who
+  // has it open keeps it (no EIDRM, unlike System V).
+  await noLeaks(async () => {
+    using sem = PosixSemaphore.create(undefined, { initial: 0 });
+    using q = PosixMessageQueue.create(undefined, { maxMessages: 4, messageSize: 64 });
+    await using procs = children();
+    let unlinked = false;
+    try {
+      for (let i = 0; i < 2; i++) {
+        procs.push(startFixture("fault_child.ts", ["posix-waits", sem.name!, q.name!]));
+      }
+      for (const p of procs) assert.equal(await p.stdout.next(STARTUP), "parked");
+      await waitFor(
+        "each process waits on both in the kernel",
+        () =>
+          procs.every((p) =>
+            blockedThread(p.pid, "futex") !== undefined &&
+            blockedThread(p.pid, "poll") !== undefined
+          ),
+      );
+      sem.unlink();
+      q.unlink();
+      unlinked = true;
+      assert.throws(() => PosixSemaphore.open(sem.name!), isCode("ENOENT"));
+      assert.throws(() => PosixMessageQueue.open(q.name!), isCode("ENOENT"));
+      sem.release();
+      sem.release();
+      await q.send("one", { timeout: 10_000 });
+      await q.send("two", { timeout: 10_000 });
+      const got = [];
+      for (const p of procs) {
+        const [acquired, text] = await p.stdout.json<string[]>(15_000);
+        assert.equal(acquired, "ok");
+        got.push(text);
+        assert.deepEqual(await p.status, OK, await p.stderrText());
+      }
+      assert.deepEqual(got.sort(), ["one", "two"], "each message once");
+      assert.equal(sem.value, 0);
+      assert.equal(q.attributes().currentMessages, 0);
+    } finally {
+      if (!unlinked) {
+        sem.unlink();
+        q.unlink();
+      }
     }
   });
 });
@@ -682,7 +742,7 @@ test("bounded buffer: SIGKILL at every step of the protocol (10 processes) — t
         { role: "consume", afterLines: 30 },
       ];
       const all = startRing(shm, set, victims, procs);
-      await until(
+      await waitFor(
         "every process waits at the gate",
         () => set.at(GATE).waitingForIncrease === all.length,
         60_000,
@@ -704,7 +764,7 @@ test("bounded buffer: SIGKILL at every step of the protocol (10 processes) — t
         assert.deepEqual(await within(p.proc.status, 60_000, () => "a producer hangs"), OK);
       }
       // Quiet: no record to take, both consumers parked on FULL, nobody in the mutex.
-      await until(
+      await waitFor(
         "the surviving consumers have taken every counted record",
         () =>
           set.at(FULL).value === 0 && set.at(FULL).waitingForIncrease === 2 &&
@@ -783,7 +843,7 @@ test("bounded buffer control: a mutex taken without SEM_UNDO stays taken when it
       const all = startRing(shm, set, [{ role: "produce", step: "locked" }], procs, {
         undo: false,
       });
-      await until(
+      await waitFor(
         "every process waits at the gate",
         () => set.at(GATE).waitingForIncrease === all.length,
         60_000,
@@ -795,7 +855,7 @@ test("bounded buffer control: a mutex taken without SEM_UNDO stays taken when it
         "SIGKILL",
       );
       assert.ok(victim.lines.includes("at locked"));
-      await until("the others wait for the mutex", () => set.at(MUTEX).waitingForIncrease >= 1);
+      await waitFor("the others wait for the mutex", () => set.at(MUTEX).waitingForIncrease >= 1);
       assert.equal(set.at(MUTEX).value, 0, "the dead holder's unit was never given back");
       assert.equal(set.at(MUTEX).lastPid, victim.proc.pid, "and nobody else has touched it");
     } finally {
@@ -813,13 +873,13 @@ test("removal under load: the bounded buffer's segment and semaphores removed mi
     try {
       shm.view(Uint32Array)[2] = SLOTS;
       const all = startRing(shm, set, [], procs, { records: STRIDE }); // more than can finish
-      await until(
+      await waitFor(
         "every process waits at the gate",
         () => set.at(GATE).waitingForIncrease === all.length,
         60_000,
       );
       set.at(GATE).release(all.length);
-      await until(
+      await waitFor(
         "both consumers have taken 100 records",
         () => all.every((p) => p.role === "produce" || p.lines.length >= 100),
         60_000,
