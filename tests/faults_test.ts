@@ -15,7 +15,6 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import process from "node:process";
-import { setImmediate } from "node:timers";
 import {
   libc,
   listDir,
@@ -32,17 +31,16 @@ import { type Proc, start, startFixture, withTempDir } from "./_support/children
 import { assertNoFdLeak, assertNoIpcLeak } from "./_support/leaks.ts";
 import { queues } from "./_support/objects.ts";
 import { isZombie } from "./_support/procfs.ts";
+import { blockedThread, blockedThreads, type Blocker, signalStorm } from "./_support/threads.ts";
 import { isCode } from "./_support/reject.ts";
 import { test } from "./_support/runtime.ts";
-import { sleep, until, within } from "./_support/timing.ts";
+import { until, within } from "./_support/timing.ts";
 import { fillPattern } from "./fixtures/pattern.ts";
 
 const sys = libc(
   {
     // int kill(pid_t pid, int sig);
     kill: { parameters: ["i32", "i32"], result: "i32" },
-    // int tgkill(pid_t tgid, pid_t tid, int sig);
-    tgkill: { parameters: ["i32", "i32", "i32"], result: "i32" },
   } as const,
 );
 const OK = { success: true, code: 0, signal: null };
@@ -55,7 +53,7 @@ const STARTUP = 60_000;
 
 /** `until()` with a deadline for a busy machine: 30 s unless given. */
 const waitFor = (what: string, f: () => boolean, ms = 30_000) => until(what, f, ms);
-const SIGUSR1 = 10, SIGUSR2 = 12, SIGTERM = 15, SIGKILL = 9;
+const SIGTERM = 15, SIGKILL = 9;
 
 /** Descriptors, `ipcs`, `/dev/shm` and the POSIX queues, as they were before `fn`. */
 async function noLeaks(fn: () => Promise<void>): Promise<void> {
@@ -64,113 +62,6 @@ async function noLeaks(fn: () => Promise<void>): Promise<void> {
   await assertNoFdLeak(() => assertNoIpcLeak(fn));
   assert.deepEqual(listDir("/dev/shm") ?? [], shm, "/dev/shm changed");
   if (mq !== undefined) assert.deepEqual(queues(), mq, "the POSIX queues changed");
-}
-
-// ---------------------------------------------------------------------------
-// Seeing where a child is blocked, and signalling it
-// ---------------------------------------------------------------------------
-
-/** The blocking system calls, by what the library blocks in (x86-64, aarch64). */
-const SYSCALLS: Record<string, Record<string, number[]>> = {
-  x64: {
-    semop: [220, 65],
-    msgrcv: [70],
-    msgsnd: [69],
-    futex: [202],
-    poll: [7, 271],
-    open: [257, 2],
-    read: [0],
-  },
-  arm64: {
-    semop: [192, 193],
-    msgrcv: [188],
-    msgsnd: [189],
-    futex: [98],
-    poll: [73],
-    open: [56],
-    read: [63],
-  },
-};
-type Blocker = "semop" | "msgrcv" | "msgsnd" | "futex" | "poll" | "open" | "read";
-
-/**
- * A thread of `pid` blocked in `what` (`/proc/<pid>/task/<tid>/syscall`
- * names the call a sleeping thread is in), or `undefined`. A futex wait
- * counts only if shared (a process-shared semaphore): the runtimes' own
- * futexes are private.
- */
-function blockedThread(pid: number, what: Blocker): number | undefined {
-  return blockedThreads(pid, what)[0];
-}
-
-/** Every thread of `pid` blocked in `what` (see {@linkcode blockedThread}). */
-function blockedThreads(pid: number, what: Blocker): number[] {
-  const numbers = SYSCALLS[process.arch]?.[what];
-  if (numbers === undefined) throw new Error(`no system call table for ${process.arch}`);
-  const tids: number[] = [];
-  for (const tid of listDir(`/proc/${pid}/task`) ?? []) {
-    const f = (readText(`/proc/${pid}/task/${tid}/syscall`) ?? "").split(" ");
-    if (!numbers.includes(Number(f[0]))) continue;
-    if (what === "futex" && (Number(f[2]) & 0x80) !== 0) continue; // FUTEX_PRIVATE_FLAG
-    tids.push(Number(tid));
-  }
-  return tids;
-}
-
-/** Whether `signo` is pending for thread `tid` or for the whole process. */
-function pending(pid: number, tid: number, signo: number): boolean {
-  const bit = 1n << BigInt(signo - 1);
-  const mask = (path: string, field: string) => {
-    const hex = new RegExp(`^${field}:\\s*([0-9a-f]+)$`, "m").exec(readText(path) ?? "")?.[1];
-    return hex === undefined ? 0n : BigInt(`0x${hex}`);
-  };
-  return ((mask(`/proc/${pid}/task/${tid}/status`, "SigPnd") |
-    mask(`/proc/${pid}/status`, "ShdPnd")) & bit) !== 0n;
-}
-
-/**
- * Polls `f` until it returns a value: a few quick turns first (a signal is
- * delivered within microseconds), then every millisecond, up to `ms`.
- */
-async function poll<T>(what: () => string, f: () => T | undefined, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (let i = 0;; i++) {
-    const r = f();
-    if (r !== undefined) return r;
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what()}`);
-    if (i < 20) await new Promise((r) => setImmediate(r));
-    else await sleep(1);
-  }
-}
-
-/**
- * Sends `count` signals to `pid` while it is blocked in `what`: each one
- * waits until a thread is blocked in that call again, then goes, in turn, as
- * SIGUSR1 to that thread (`tgkill`: the call is interrupted), as SIGUSR1 to
- * the process (`kill`: whichever thread the kernel picks), and as SIGUSR2
- * (a handler without SA_RESTART: EINTR even where SIGUSR1's is restarted) to
- * that thread, and waits until it has been delivered, so none merges with
- * the next.
- */
-async function signalStorm(pid: number, what: Blocker, count = 1000): Promise<void> {
-  for (let i = 0; i < count; i++) {
-    const tid = await poll(
-      () => `pid ${pid} is blocked in ${what} again (after ${i} signals)`,
-      () => {
-        if (isZombie(pid) || readText(`/proc/${pid}/stat`) === undefined) {
-          throw new Error(`pid ${pid} exited after ${i} signals`);
-        }
-        return blockedThread(pid, what);
-      },
-    );
-    const signo = i % 3 === 2 ? SIGUSR2 : SIGUSR1;
-    const r = i % 3 === 1 ? sys().kill(pid, signo) : sys().tgkill(pid, tid, signo);
-    assert.equal(r, 0, `signal ${i} could not be sent`);
-    await poll(
-      () => `signal ${i} to pid ${pid} is delivered`,
-      () => pending(pid, tid, signo) ? undefined : true,
-    );
-  }
 }
 
 interface StormReport<T> {
