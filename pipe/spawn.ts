@@ -9,7 +9,7 @@ import { environEntries, environPointer } from "../_sys/environ.ts";
 import { Errno, errno } from "../_sys/errno.ts";
 import { listDir } from "../_sys/procfs.ts";
 import { signalName } from "../_sys/signals.ts";
-import { fileType, S_IFDIR } from "../_sys/stat.ts";
+import { fdStat, fileType, S_IFDIR, S_IFIFO } from "../_sys/stat.ts";
 import * as v from "../_sys/validate.ts";
 import { POLL, waitReady } from "../_sys/waiter.ts";
 import { IpcError, ipcError } from "../errors.ts";
@@ -61,12 +61,19 @@ const sys = libc(
     fcntl: { parameters: ["i32", "i32", "i64"], result: "i32" },
     // int close(int fd);
     close: { parameters: ["i32"], result: "i32" },
+    // int open(const char *pathname, int flags);
+    open: { parameters: ["buffer", "i32"], result: "i32" },
   } as const,
 );
 
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
 const O_RDWR = 2;
+const O_ACCMODE = 3;
+const O_NONBLOCK = 0o4000;
+const O_NOCTTY = 0o400;
+const O_CLOEXEC = 0o2000000;
+const S_IFCHR = 0o020000;
 const WNOHANG = 1;
 const SIGSET_BYTES = 128;
 const FILE_ACTIONS_BYTES = 80; // glibc x86-64 and aarch64; rounded up below for safety
@@ -82,7 +89,11 @@ export interface DescriptorHandle {
   readonly fd: number;
 }
 
-/** Where a child's descriptor comes from. */
+/**
+ * Where a child's descriptor comes from: our pipe end, ours (`"inherit"`:
+ * the same file, handed over blocking even where the runtime made ours
+ * non-blocking, as Node.js does with stdin) or `/dev/null`.
+ */
 export type Stdio = PipeEnd | "inherit" | "null";
 
 type Source = DescriptorHandle | "inherit" | "null";
@@ -357,7 +368,9 @@ export function spawn(command: string, options?: SpawnOptions): Child {
       if (src === "inherit" && s.fcntl(fd, F.GETFD, 0) < 0) continue;
       // Duplicate above every target first: then no dup2 clobbers a source,
       // and dup2 onto the target always clears close-on-exec.
-      const tmp = s.fcntl(fd, F.DUPFD_CLOEXEC, maxTarget + 1);
+      const tmp = src === "inherit"
+        ? blockingCopy(fd, maxTarget + 1)
+        : s.fcntl(fd, F.DUPFD_CLOEXEC, maxTarget + 1);
       if (tmp < 0) {
         throw ipcError("Cannot prepare child descriptor", "fcntl", errno(), `fd ${fd}`);
       }
@@ -412,6 +425,39 @@ export function spawn(command: string, options?: SpawnOptions): Child {
     s.posix_spawn_file_actions_destroy(fa);
     s.posix_spawnattr_destroy(attr);
   }
+}
+
+/**
+ * A copy of our own stdio descriptor `fd` for a child (numbered `min` or
+ * above, close-on-exec) that is never non-blocking where it matters. A
+ * runtime may make its stdio non-blocking — Node.js does to stdin once
+ * `process.stdin` is touched, which importing `node:process` in an ES module
+ * does — and a program that reads a non-blocking stdin fails at once with
+ * EAGAIN (sh's `read`, `cat`). O_NONBLOCK belongs to the open file
+ * description, which a dup shares and which the runtime relies on, so it is
+ * not cleared there: a pipe, FIFO or terminal is opened again through
+ * `/proc/self/fd` — a new description of the same file — non-blocking, so
+ * the open cannot wait for a peer, and then made blocking. Anything else, or
+ * a reopen that fails (a write end whose readers are gone), is duplicated as
+ * it is.
+ */
+function blockingCopy(fd: number, min: number): number {
+  const s = sys();
+  const flags = s.fcntl(fd, F.GETFL, 0);
+  if (flags >= 0 && (flags & O_NONBLOCK) !== 0) {
+    const st = fdStat(fd);
+    if ("type" in st && (st.type === S_IFIFO || st.type === S_IFCHR)) {
+      const path = cString(`/proc/self/fd/${fd}`);
+      const again = s.open(path, (flags & O_ACCMODE) | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+      if (again >= 0) {
+        s.fcntl(again, F.SETFL, s.fcntl(again, F.GETFL, 0) & ~O_NONBLOCK);
+        const copy = s.fcntl(again, F.DUPFD_CLOEXEC, min);
+        s.close(again);
+        return copy;
+      }
+    }
+  }
+  return s.fcntl(fd, F.DUPFD_CLOEXEC, min);
 }
 
 function check(rc: number, what: string): void {
