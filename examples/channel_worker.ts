@@ -180,7 +180,9 @@ export async function worker(transport: Transport): Promise<void> {
     ? `bun ${g.Bun.version}`
     : g.Deno
     ? `deno ${g.Deno.version.deno}`
-    : `node ${(globalThis as unknown as { process: { version: string } }).process.version}`;
+    : `node ${
+      (globalThis as unknown as { process: { versions: { node: string } } }).process.versions.node
+    }`;
   const answer = (text: string) => {
     const job = JSON.parse(text) as Job;
     return JSON.stringify({ id: job.id, sum: squaresBelow(job.n), pid, runtime } satisfies Answer);

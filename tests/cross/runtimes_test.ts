@@ -16,9 +16,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { boundedBuffer } from "../../examples/bounded_buffer.ts";
 import { semCounter } from "../../examples/sem_counter.ts";
 import { fifoServer } from "../../examples/fifo_server.ts";
@@ -27,69 +24,12 @@ import { posixSemCounter } from "../../examples/posix_sem_counter.ts";
 import { memfdChild } from "../../examples/memfd_child.ts";
 import { listDir } from "../_support/procfs.ts";
 import { PosixMessageQueue } from "../_support/lib.ts";
-import type { Command } from "../../examples/_run.ts";
+import { FFI_PREFIX, on, type Runtime, VERSION_PREFIX } from "./_runtimes.ts";
 import { assertNoFdLeak, assertNoIpcLeak } from "../_support/leaks.ts";
 import { exists, run, start } from "../_support/children.ts";
 import { sleep } from "../_support/timing.ts";
-import { CHILD_PERMS, tempDir, test } from "../_support/runtime.ts";
+import { tempDir, test } from "../_support/runtime.ts";
 import { rmSync } from "node:fs";
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) {
-    throw new Error(`${name} is not set: run these tests with \`deno task test:interop\``);
-  }
-  return v;
-}
-const nodeProject = required("SYSIPC_NODE_PROJECT");
-const nodeFfiProject = required("SYSIPC_NODE_FFI_PROJECT");
-const node = required("SYSIPC_NODE");
-const node26 = required("SYSIPC_NODE26");
-const bun = required("SYSIPC_BUN");
-
-type Runtime = "deno" | "node" | "node26" | "bun";
-const VERSION_PREFIX: Record<Runtime, string> = {
-  deno: "deno ",
-  node: "node ",
-  node26: "node 26.",
-  bun: "bun ",
-};
-/** The FFI each runtime's process calls libc through (its backend's name). */
-const FFI_PREFIX: Record<Runtime, string> = {
-  deno: "Deno",
-  node: "Node.js (koffi ",
-  node26: "Node.js (node:ffi ",
-  bun: "Bun ",
-};
-
-/**
- * The command that runs a repository script on a runtime: Deno and Bun run
- * the TypeScript source, Node the compiled twin in its project, where it
- * imports the installed npm package.
- */
-function on(runtime: Runtime, script: string, args: readonly string[] = []): Command {
-  switch (runtime) {
-    case "deno":
-      return {
-        command: process.execPath,
-        args: ["run", "--quiet", ...CHILD_PERMS, join(root, script), ...args],
-      };
-    case "node":
-      return {
-        command: node,
-        args: [join(nodeProject, script.replace(/\.ts$/, ".js")), ...args],
-      };
-    case "node26":
-      return {
-        command: node26,
-        args: [join(nodeFfiProject, script.replace(/\.ts$/, ".js")), ...args],
-      };
-    case "bun":
-      return { command: bun, args: [join(root, script), ...args] };
-  }
-}
 
 const quiet = () => {};
 
