@@ -14,7 +14,12 @@ import { CHILD_PERMS } from "../_support/runtime.ts";
 /** The repository root. */
 export const root: string = fileURLToPath(new URL("../../", import.meta.url));
 
-function required(name: string): string {
+/**
+ * An environment variable `scripts/test.ts interop` sets.
+ *
+ * @throws {Error} If it is not set (the tests were run some other way).
+ */
+export function required(name: string): string {
   const v = process.env[name];
   if (!v) {
     throw new Error(`${name} is not set: run these tests with \`deno task test:interop\``);
@@ -23,8 +28,9 @@ function required(name: string): string {
 }
 const nodeProject = required("SYSIPC_NODE_PROJECT");
 const nodeFfiProject = required("SYSIPC_NODE_FFI_PROJECT");
-const node = required("SYSIPC_NODE");
-const node26 = required("SYSIPC_NODE26");
+/** The pinned Node 24 (koffi) and Node 26 (node:ffi). */
+export const node: string = required("SYSIPC_NODE");
+export const node26: string = required("SYSIPC_NODE26");
 /** The pinned Bun. */
 export const bun: string = required("SYSIPC_BUN");
 

@@ -19,26 +19,15 @@ import assert from "node:assert/strict";
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import process from "node:process";
-import { fileURLToPath } from "node:url";
 import { run } from "../_support/children.ts";
 import { SharedMemory } from "../_support/lib.ts";
 import { tempDir, test } from "../_support/runtime.ts";
+import { bun, node, node26, required, root } from "./_runtimes.ts";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
 const tsc = join(root, "tools/node_modules/.bin/tsc");
 
-function required(name: string): string {
-  const v = process.env[name];
-  if (!v) {
-    throw new Error(`${name} is not set: run these tests with \`deno task test:interop\``);
-  }
-  return v;
-}
 const tarball = required("SYSIPC_TARBALL");
-const bun = required("SYSIPC_BUN");
-const node = required("SYSIPC_NODE");
 const node22 = required("SYSIPC_NODE22");
-const node26 = required("SYSIPC_NODE26");
 /** npm and npx (`#!/usr/bin/env node`) run on the pinned Node 24 too. */
 const onPinnedNode = { PATH: `${dirname(node)}:${process.env.PATH}` };
 const denoJson = JSON.parse(readFileSync(join(root, "deno.json"), "utf8"));
