@@ -379,7 +379,9 @@ export class Channel {
 
   /**
    * Sends a message: copies it into the ring, waiting while there is no
-   * room (the receiver is behind). Messages arrive whole and in order.
+   * room (the receiver is behind). Messages arrive whole and in order. The
+   * bytes are read when they go into the ring: leave `message` unchanged
+   * until the promise settles.
    *
    * @param message Bytes, or a string sent as UTF-8; at most `maxMessageSize` bytes.
    * @param options `signal`, `timeout` (ms) for the wait for room.
