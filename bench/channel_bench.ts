@@ -16,7 +16,7 @@
  * `--warmup N`, `--warmup-ms MS`, `--runtimes`, `--pinnings`, `--node`,
  * `--bun`, `--node-lib`), plus `--mib N` (MiB streamed per run, default
  * 1024, 256 with `--quick`) and `--messages N` (64-byte messages per
- * one-way run, default 1 000 000, 300 000 with `--quick`).
+ * one-way run, default 1 000 000, 100 000 with `--quick`).
  *
  * It compiles `bench/channel_ring.c` and `bench/futex_pingpong.c` with
  * `cc -O2` into `bench/bin/` (gitignored), then measures, in one run:
@@ -151,7 +151,7 @@ await main<Own>({
   options: ["mib", "messages"],
   config: (v, quick) => ({
     bytes: int(v.mib, quick ? 256 : 1024) * MiB,
-    messages: int(v.messages, quick ? 300_000 : 1_000_000, 2),
+    messages: int(v.messages, quick ? 100_000 : 1_000_000, 2),
   }),
   peers: ["channel_ring", "futex_pingpong"],
   facts: () =>
