@@ -397,6 +397,11 @@ export interface Check {
   /** `"≥ 0.9"`, `"≤ 2 µs"`, … default `"(info)"`: shown, not judged. */
   target?: string;
   ok?: (x: number) => boolean;
+  /**
+   * The pinnings (`0,1`, `0`, `0|1`) whose tables judge it; in the others
+   * it is shown with its value and target, verdict `n/a`. Default: all.
+   */
+  pinnings?: readonly string[];
 }
 
 /** A benchmark's settings: the common ones, round trips' (if it has them), its own. */
@@ -528,7 +533,8 @@ async function measureTable<C>(
   }
   const ratios = checks.map((k): VerdictLine => {
     const value = ratio(k.of, k.over);
-    const pass = value === null ? null : k.ok ? k.ok(value) : true;
+    const judged = k.pinnings === undefined || k.pinnings.includes(pin.id);
+    const pass = value === null || !judged ? null : k.ok ? k.ok(value) : true;
     return { name: k.name, value, target: k.target ?? "(info)", pass };
   });
   return { cpus: pin.id, pinning: pin.title, rows, ratios };
