@@ -205,7 +205,7 @@ const DEMOS: Demo[] = [
       const pipes = await workerPool({ transport: "pipe", jobs: 20_000, log: indent });
       indent(
         `channels: ${(channel.jobsPerSecond / pipes.jobsPerSecond).toFixed(1)}× the jobs per ` +
-          "second of pipes (worker start-up included)",
+          "second of pipes",
       );
     },
   },

@@ -257,7 +257,7 @@ test("a fresh Node project installs the packed package and uses it, as a user wo
     await t.step("node runs the package's examples: the whole demo tour", async () => {
       const r = await run(node, ["node_modules/sysipc/examples/tour.js"], { cwd: dir });
       assert.equal(r.code, 0, r.stderr);
-      assert.match(r.stdout, /✔ 12 demos in/);
+      assert.match(r.stdout, /✔ 13 demos in/);
       assert.match(r.stdout, /sum = 333328333350000 \(expected 333328333350000\)/);
       assert.match(r.stdout, /wrote: "hello from Node\.js, pid \d+"/);
       assert.match(r.stdout, /counter = 4000, expected 4000/);
@@ -362,7 +362,7 @@ test("Node 26 without koffi: the package runs on node:ffi — the demo tour pass
     // Every demo, with off-thread waits on the pool's Workers, each loading node:ffi.
     const r = await run(node26, ["node_modules/sysipc/examples/tour.js"], { cwd: dir });
     assert.deepEqual([r.code, r.stderr], [0, ""]);
-    assert.match(r.stdout, /✔ 12 demos in/);
+    assert.match(r.stdout, /✔ 13 demos in/);
     assert.match(r.stdout, /wrote: "hello from Node\.js, pid \d+"/);
     assert.match(r.stdout, /0 lost, 0 duplicated, 0 corrupt, 0 out of order/);
     // node:ffi switched off, or the permission model without --allow-ffi: one clear Error each.
