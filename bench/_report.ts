@@ -524,11 +524,10 @@ export function buildReport(input: ReportInput): { markdown: string; charts: Cha
   md.push(
     "# sysipc benchmark report",
     "",
-    `Written by \`${input.command}\` (\`bench/report.ts\`), which ran every ` +
-      `\`bench/*_bench.ts\` one after another on ${
-        input.date.slice(0, 16).replace("T", " ")
-      } UTC ` +
-      `in ${minutes(input.seconds)}. Every figure comes from that run; nothing was edited by hand.`,
+    `Written by \`${input.command}\` (\`bench/report.ts\`), which ran ` +
+      input.families.map((f) => `\`${f.script}\``).join(", ") +
+      ` one after another, starting ${input.date.slice(0, 16).replace("T", " ")} UTC, ` +
+      `in ${minutes(input.seconds)}. Every figure below comes from that run.`,
     "",
     "## The machine",
     "",

@@ -67,7 +67,7 @@ async function discover(): Promise<{ key: string; file: string }[]> {
 }
 
 /** The first paragraph of a file's module doc, on one line. */
-export function aboutOf(source: string): string {
+function aboutOf(source: string): string {
   const doc = /^\s*\/\*\*([\s\S]*?)\*\//.exec(source)?.[1] ?? "";
   const text = doc.split("\n").map((l) => l.replace(/^\s*\* ?/, "")).join("\n").trim();
   return text.split(/\n\s*\n/)[0].replace(/\s*\n\s*/g, " ");
