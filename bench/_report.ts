@@ -307,12 +307,15 @@ export function chartSvg(table: ReportTable, text: ChartText): string {
   ].sort((a, b) => Object.keys(COLORS).indexOf(a) - Object.keys(COLORS).indexOf(b));
 
   const body: string[] = [];
+  const headings: string[] = []; // drawn last, over the grid and the 1× line
   let y = 86; // below title, subtitle, legend and the figures column heads
   const plotTop = y;
   for (const c of all) {
     const sense = lowerIsBetter(c.unit) ? "lower is better" : "higher is better";
-    body.push(
-      `<text x="8" y="${y + 17}" font-weight="600">${
+    headings.push(
+      `<text class="case" x="8" y="${
+        y + 17
+      }" font-weight="600" stroke="#ffffff" stroke-width="4" paint-order="stroke">${
         xml(`vs ${c.peer!.label} — ${c.unit}, ${sense}`)
       }</text>`,
     );
@@ -428,6 +431,7 @@ export function chartSvg(table: ReportTable, text: ChartText): string {
     ...grid,
     ...body,
     line,
+    ...headings,
     axis,
     `</svg>`,
     "",

@@ -15,12 +15,16 @@
  * Benchmarks are found by name (`bench/<key>_bench.ts`), so a new one is
  * in the report without an edit here; each says which options it takes
  * (`--options`, see `bench/_harness.ts`), and the report passes only those.
- * The default run gives every benchmark its own sizes, with 3 runs per row
- * and the pinnings `0` (one CPU) and `0|1` (one CPU each side) — the two
- * placements that measure something definite; `0,1` leaves the placement to
- * the scheduler. `--quick` passes `--quick` and pinning `0|1`; `--full`
- * passes nothing extra. `--out PATH` writes the report elsewhere (the
- * charts go in `report/` beside it).
+ * The default run gives every benchmark its own sizes within a budget
+ * ({@linkcode BUDGET}, by option, to whichever benchmark takes it): 3 runs
+ * per row, the pinnings `0` (one CPU) and `0|1` (one CPU each side) — the
+ * two placements that measure something definite; `0,1` leaves the
+ * placement to the scheduler — round trips timed for at most 1 s per run
+ * (after the usual warm-up) and idle receives watched for 3 s. With the
+ * benchmarks' own defaults and those pinnings it took 25 minutes here, the
+ * queues' 10 s idle rows a quarter of it. `--quick` passes `--quick` and
+ * pinning `0|1`; `--full` passes nothing extra. `--out PATH` writes the
+ * report elsewhere (the charts go in `report/` beside it).
  *
  * @module
  */
@@ -93,11 +97,20 @@ function argsFor(options: string[]): string[] {
     if (has("quick")) args.push("--quick");
     if (has("pinnings")) args.push("--pinnings", "0|1");
   } else if (!values.full) {
-    if (has("reps")) args.push("--reps", "3");
-    if (has("pinnings")) args.push("--pinnings", "0 0|1");
+    for (const [option, value] of Object.entries(BUDGET)) {
+      if (has(option)) args.push(`--${option}`, value);
+    }
   }
   return args;
 }
+
+/** The default run's settings, by option: about 20 minutes on a 2-core VM. */
+const BUDGET: Readonly<Record<string, string>> = {
+  reps: "3",
+  pinnings: "0 0|1",
+  "max-ms": "1000",
+  "idle-ms": "3000",
+};
 
 async function readDoc(path: string): Promise<BenchDoc | null> {
   try {
