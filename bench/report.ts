@@ -5,8 +5,8 @@
  * `bench/_report.ts` (no chart service, no chart package).
  *
  * ```sh
- * deno task bench:report              # about 20 min on a 2-core VM
- * deno task bench:report --quick      # a few minutes: the benchmarks' --quick, pinning 0|1 only
+ * deno task bench:report              # 14 min on a 2-core VM
+ * deno task bench:report --quick      # 3 min: the benchmarks' --quick, pinning 0|1 only
  * deno task bench:report --full       # the benchmarks' own defaults, every pinning (40 min or more)
  * deno task bench:report --only pipe,sem --keep /tmp/json   # some benchmarks; keep the JSON
  * deno task bench:report --from /tmp/json                   # redraw from kept JSON, no run
@@ -104,7 +104,7 @@ function argsFor(options: string[]): string[] {
   return args;
 }
 
-/** The default run's settings, by option: about 20 minutes on a 2-core VM. */
+/** The default run's settings, by option: 14 minutes on a 2-core VM (25 without). */
 const BUDGET: Readonly<Record<string, string>> = {
   reps: "3",
   pinnings: "0 0|1",
