@@ -5,7 +5,8 @@
  * the checks that compare rows, and its own options — and calls
  * {@linkcode runBench}, which does the rest the same way for all of them:
  *
- * - the command line: `--quick`, `--reps N` (≥ 3), `--json PATH`; with
+ * - the command line: `--quick`, `--reps N` (≥ 3), `--json PATH`
+ *   (`--options` alone prints the options it takes, as JSON); with
  *   runtimes, `--runtimes deno,node,bun`, `--node`, `--bun`, `--node-lib`
  *   (`_runtimes.ts`) and `--pinnings "0,1 0 0|1"`; without, `--cpus LIST`;
  *   with round trips, `--rounds`, `--warmup`, `--warmup-ms`, `--max-ms`;
@@ -178,6 +179,10 @@ export interface RowLine {
   skipped?: string;
   /** Median over its peer's median (`Row.vs`). */
   vs?: number | null;
+  /** The runtime the row needs (`Row.runtime`); none for a peer such as a C program. */
+  runtime?: RuntimeName;
+  /** The id of the row it is compared with (`Row.vs`), for the report. */
+  peer?: string;
 }
 
 /** A ratio or figure checked against a target, as `renderVerdicts` prints it. */
@@ -493,6 +498,8 @@ async function measureTable<C>(
       id: d.id,
       label: d.label,
       unit: d.unit,
+      runtime: d.runtime,
+      peer: d.vs,
       samples: [],
       median: null,
       spread: null,
@@ -555,6 +562,11 @@ export async function runBench<Own>(bench: Bench<Own>): Promise<number> {
     ...(bench.runtimes ? ["runtimes", "pinnings", "node", "bun", "node-lib"] : ["cpus"]),
     ...(bench.role ? ["role"] : []),
   ];
+  // `--options`: the flags this benchmark takes, as JSON (for bench/report.ts).
+  if (Deno.args.length === 1 && Deno.args[0] === "--options") {
+    console.log(JSON.stringify({ name: bench.name, options: [...flags, "quick"] }));
+    return 0;
+  }
   const values: Values = parseArgs({
     args: Deno.args,
     options: {
@@ -584,7 +596,10 @@ export async function runBench<Own>(bench: Bench<Own>): Promise<number> {
     reps: Math.max(3, int(values.reps, at(...bench.reps))),
     timeoutMs: at(...bench.timeoutMs),
   } as C;
-  const selected = bench.runtimes ? parseRuntimes(values.runtimes as string | undefined) : [];
+  // Without --runtimes a benchmark runs on Deno alone (its rows may say `runtime: "deno"`).
+  const selected: RuntimeName[] = bench.runtimes
+    ? parseRuntimes(values.runtimes as string | undefined)
+    : ["deno"];
   const cpus = (values.cpus as string | undefined) ?? "0";
   const pinnings = bench.runtimes
     ? parsePinnings(values.pinnings as string | undefined)
@@ -664,6 +679,8 @@ export async function runBench<Own>(bench: Bench<Own>): Promise<number> {
     console.log(`\ntotal ${seconds.toFixed(1)} s`);
     if (values.json !== undefined) {
       const doc = {
+        name: bench.name,
+        script,
         command,
         date: new Date().toISOString(),
         env: { ...env, runtimes: versions },

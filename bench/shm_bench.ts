@@ -70,6 +70,7 @@ const ours = (id: string, label: string, op: Op, vs: string): Row<C> => ({
   unit: "GB/s",
   sample: copyRate,
   vs,
+  runtime: "deno",
   argv: (c) => [
     Deno.execPath(),
     "run",

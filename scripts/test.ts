@@ -209,6 +209,7 @@ async function inputsHash(): Promise<string> {
       ...librarySources(),
       "tests",
       "examples",
+      "bench/_report.ts", // tests/bench_report_test.ts imports it
       "scripts/_modules.ts",
       "scripts/_compile.ts",
       "scripts/build_npm.ts",
