@@ -25,35 +25,23 @@
  * @module
  */
 
+import type { RowLine, VerdictLine } from "./_harness.ts";
+
 // ---------------------------------------------------------------------------
 // The JSON a benchmark writes (`runBench` in bench/_harness.ts)
 // ---------------------------------------------------------------------------
 
-/** One row of a measured table. */
-export interface ReportRow {
-  id: string;
-  label: string;
-  unit: string;
-  samples: number[];
-  median: number | null;
-  /** (max − min) / median of the samples. */
-  spread: number | null;
-  errors: string[];
-  /** Why the row did not run. */
-  skipped?: string;
+/**
+ * One row of a measured table: the harness's row line as its `--json`
+ * writes it (the type only: nothing of the harness runs here).
+ */
+export type ReportRow = Omit<RowLine, "vs" | "runtime"> & {
   /** `deno`, `node`, `bun`; absent for a peer such as a C program. */
   runtime?: string;
-  /** The id of the row this one is compared with, when the benchmark names it. */
-  peer?: string;
-}
+};
 
-/** A check against a target (or `"(info)"`). */
-export interface ReportVerdict {
-  name: string;
-  value: number | null;
-  target: string;
-  pass: boolean | null;
-}
+/** A check against a target (or `"(info)"`), as the harness writes it. */
+export type ReportVerdict = VerdictLine;
 
 /** One pinning's table. */
 export interface ReportTable {
