@@ -4,6 +4,7 @@
 // (tests/interop/channel_peer.py: mmap + struct). Small rings (4096, 8192
 // bytes) make wrap markers and full rings happen all the time.
 import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
 import process from "node:process";
 import { Channel } from "./_support/lib.ts";
 import { listDir } from "./_support/procfs.ts";
@@ -132,9 +133,10 @@ function ringBytes(n: number, max: number): number {
 // ---------------------------------------------------------------------------
 
 let cPeer: Promise<string> | undefined;
+let cDir: string | undefined;
 /** tests/interop/channel_peer.c, compiled once (C11, warnings are errors). */
 function channelPeer(): Promise<string> {
-  return cPeer ??= compileC(interopFile("channel_peer.c"), tempDir("sysipc_channel_c_"), [
+  return cPeer ??= compileC(interopFile("channel_peer.c"), cDir = tempDir("sysipc_channel_c_"), [
     "-std=c11",
     "-Wall",
     "-Wextra",
@@ -306,4 +308,8 @@ test("Python echoes 2,000 messages back by polling; every byte checked", async (
     ch.close();
     assertSame(await finish(py), sent, "echo");
   });
+});
+
+test("cleanup: the compiled C peer's directory", () => {
+  if (cDir !== undefined) rmSync(cDir, { recursive: true, force: true });
 });
