@@ -804,3 +804,26 @@ export function semaphoreRows<C extends SemaphoreConfig>(
     })),
   ];
 }
+
+/**
+ * The checks on the `semaphoreRows` rounds made with `acquireSync()` (the
+ * calls block the thread, as C's do): each runtime's sync round trip, with
+ * a peer of its own and with the C peer, at most 1.5× C↔C.
+ *
+ * @param selected The runtimes measured.
+ */
+export function syncRoundTripChecks(selected: readonly RuntimeName[]): Check[] {
+  const atMost = { target: "≤ 1.5×", ok: (v: number) => v <= 1.5 };
+  return selected.flatMap((rt) => {
+    const L = LABEL[rt];
+    return [
+      {
+        name: `round trip sync: ${L}↔${L} / C↔C`,
+        of: `rt_${rt}_${rt}_sync`,
+        over: "rt_c_c",
+        ...atMost,
+      },
+      { name: `round trip sync: ${L}↔C / C↔C`, of: `rt_${rt}_c_sync`, over: "rt_c_c", ...atMost },
+    ];
+  });
+}

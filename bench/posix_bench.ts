@@ -56,6 +56,7 @@ import {
   type Pinning,
   type Row,
   semaphoreRows,
+  syncRoundTripChecks,
 } from "./_harness.ts";
 
 const ROLES = new URL("./roles/posix_roles.mjs", import.meta.url).pathname;
@@ -129,24 +130,7 @@ await main<Own>({
   checksTitle: "measure",
   checks: (selected) => {
     const checks: Check[] = [];
-    // acquireSync(): the calls block the thread, as C's do.
-    for (const rt of selected) {
-      const L = LABEL[rt];
-      checks.push(
-        {
-          name: `round trip sync: ${L}↔${L} / C↔C`,
-          of: `rt_${rt}_${rt}_sync`,
-          over: "rt_c_c",
-          ...atMost(1.5),
-        },
-        {
-          name: `round trip sync: ${L}↔C / C↔C`,
-          of: `rt_${rt}_c_sync`,
-          over: "rt_c_c",
-          ...atMost(1.5),
-        },
-      );
-    }
+    checks.push(...syncRoundTripChecks(selected));
     for (const rt of selected) {
       const L = LABEL[rt];
       checks.push(

@@ -70,6 +70,25 @@ export function selfArgv(self, ...rest) {
   return [process.execPath, [self, ...rest]];
 }
 
+/** Waits for a child's status; throws unless it succeeded. */
+export async function mustSucceed(status, what) {
+  const st = await status;
+  if (!st.success) throw new Error(`${what} failed: code ${st.code}`);
+}
+
+/** Reads a pipe end to end of file, closes it, and returns the text. */
+export async function readAll(end) {
+  const parts = [];
+  for (;;) {
+    const buf = new Uint8Array(4096);
+    const n = await end.read(buf);
+    if (n === null) break;
+    parts.push(buf.subarray(0, n));
+  }
+  end.close();
+  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
+}
+
 /**
  * Times round trips: `once()` a first time (the peer is up), then untimed
  * `--warmup` rounds and at least `--warmup-ms` (JIT tiers settle: Node and

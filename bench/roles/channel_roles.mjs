@@ -33,7 +33,17 @@
 // reached beside the `--lib` entry like any other module of it.
 
 import { pathToFileURL } from "node:url";
-import { bin, int, run, selfArgv, spawnPeer as startPeer, start, timeRounds } from "./_role.mjs";
+import {
+  bin,
+  int,
+  mustSucceed,
+  readAll,
+  run,
+  selfArgv,
+  spawnPeer as startPeer,
+  start,
+  timeRounds,
+} from "./_role.mjs";
 
 const SELF = new URL(import.meta.url).pathname;
 const MSG = 64;
@@ -57,23 +67,6 @@ const counted = () => ({ wait: futexCalls.wait, wake: futexCalls.wake });
 const since = (t) => ({ wait: futexCalls.wait - t.wait, wake: futexCalls.wake - t.wake });
 const text = (bytes) => new TextDecoder().decode(bytes);
 const self = (...args) => selfArgv(SELF, "--lib", values.lib, ...args);
-
-async function mustSucceed(status, what) {
-  const st = await status;
-  if (!st.success) throw new Error(`${what} failed: code ${st.code}`);
-}
-
-async function readAll(end) {
-  const parts = [];
-  for (;;) {
-    const buf = new Uint8Array(4096);
-    const n = await end.read(buf);
-    if (n === null) break;
-    parts.push(buf.subarray(0, n));
-  }
-  end.close();
-  return text(await new Blob(parts).arrayBuffer());
-}
 
 /** Sends `bytes` in `chunk`-byte messages on a new channel to `peer`, then reads its report. */
 async function streamTo(peer, bytes, chunk, capacity) {

@@ -27,7 +27,17 @@
 //                --rounds timed rounds, at most --max-ms. {"rounds","ns"}
 //   pong         echo fd 3 → fd 4 in 64-byte messages until EOF
 
-import { bin, int, run, selfArgv, spawnPeer as startPeer, start, timeRounds } from "./_role.mjs";
+import {
+  bin,
+  int,
+  mustSucceed,
+  readAll,
+  run,
+  selfArgv,
+  spawnPeer as startPeer,
+  start,
+  timeRounds,
+} from "./_role.mjs";
 
 const CHUNK = 65536;
 const MSG = 64;
@@ -38,23 +48,6 @@ const { values, role, lib } = await start({
 });
 const { pipe, PipeEnd, spawn } = lib;
 const spawnPeer = (cmd, options) => startPeer(spawn, values, cmd, options);
-
-async function mustSucceed(status, what) {
-  const st = await status;
-  if (!st.success) throw new Error(`${what} failed: code ${st.code}`);
-}
-
-async function readAll(end) {
-  const parts = [];
-  for (;;) {
-    const buf = new Uint8Array(4096);
-    const n = await end.read(buf);
-    if (n === null) break;
-    parts.push(buf.subarray(0, n));
-  }
-  end.close();
-  return new TextDecoder().decode(await new Blob(parts).arrayBuffer());
-}
 
 async function ourRead(bytes, sync) {
   const p = pipe();
